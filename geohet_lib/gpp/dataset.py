@@ -1,0 +1,214 @@
+"""Stage 01 of the GPP study: write, open, normalise and split the gridded dataset.
+
+Layout of ``data/gpp/<profile>/`` after stage 01:
+
+- ``gpp_dataset.zarr``: every variable on (cell, year, step) (land cover on (cell, year)),
+  raw units, written one year at a time so memory stays bounded (paper scale: ~56M samples).
+- ``normalisation.parquet``: mean and standard deviation of every feature except GPP,
+  computed **on the training years only** (paper 4.1) while streaming.
+- ``cells.parquet``: the land grid; ``ground_truth.parquet``: hidden fields and true
+  response parameters per cell (synthetic source only).
+- ``manifest.json``: variables, units, shapes, years and split, seed, profile, files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..io import atomic_path, read_json, write_json, write_parquet
+from ..runtime import LOG
+from .variables import CATALOGUE, FEATURE_NAMES, TARGET_NAME
+
+DATASET_NAME = "gpp_dataset.zarr"
+STATS_NAME = "normalisation.parquet"
+MANIFEST_NAME = "manifest.json"
+CELLS_NAME = "cells.parquet"
+TRUTH_NAME = "ground_truth.parquet"
+
+
+@dataclass
+class RunningMoments:
+    """Streaming mean and variance per variable (Chan et al. parallel update, float64)."""
+
+    count: dict[str, float] = field(default_factory=dict)
+    mean: dict[str, float] = field(default_factory=dict)
+    m2: dict[str, float] = field(default_factory=dict)
+
+    def update(self, name: str, values: np.ndarray) -> None:
+        """Fold a block of values (any shape; NaNs ignored) into the running moments."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return
+        n_b, mean_b = float(v.size), float(v.mean())
+        m2_b = float(((v - mean_b) ** 2).sum())
+        n_a = self.count.get(name, 0.0)
+        if n_a == 0:
+            self.count[name], self.mean[name], self.m2[name] = n_b, mean_b, m2_b
+            return
+        mean_a, m2_a = self.mean[name], self.m2[name]
+        n = n_a + n_b
+        delta = mean_b - mean_a
+        self.count[name] = n
+        self.mean[name] = mean_a + delta * n_b / n
+        self.m2[name] = m2_a + m2_b + delta**2 * n_a * n_b / n
+
+    def table(self) -> pd.DataFrame:
+        """One row per variable: ``variable, mean, std, count`` (population std)."""
+        rows = [{"variable": k, "mean": self.mean[k],
+                 "std": float(np.sqrt(self.m2[k] / self.count[k])), "count": int(self.count[k])}
+                for k in self.count]
+        return pd.DataFrame(rows, columns=["variable", "mean", "std", "count"])
+
+
+def check_year_dataset(ds: xr.Dataset) -> None:
+    """Check that one source year has the stage-01 structure; raise ``ValueError`` if not."""
+    missing = [v for v in (*FEATURE_NAMES, TARGET_NAME) if v not in ds.data_vars]
+    if missing:
+        raise ValueError(f"dataset lacks variables {missing[:5]}{'...' if len(missing) > 5 else ''}")
+    for dim in ("cell", "year", "step"):
+        if dim not in ds.dims:
+            raise ValueError(f"dataset lacks the dimension {dim!r}")
+    lat = ds["lat"].values
+    if np.any(np.abs(lat) > 90):
+        raise ValueError("latitudes outside [-90, 90] in the dataset")
+
+
+def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
+                      train_years: tuple[int, ...], test_years: tuple[int, ...],
+                      cells: pd.DataFrame, ground_truth: pd.DataFrame | None = None,
+                      manifest_extra: dict | None = None, n_years: int | None = None,
+                      progress: bool = True) -> dict:
+    """Stream year datasets into ``gpp_dataset.zarr`` and write stats, tables and manifest.
+
+    Normalisation statistics are accumulated from ``train_years`` only, so nothing of the
+    test year leaks into the features' scaling (paper 4.1). Every artefact is written
+    atomically; the manifest is written last, so its presence means stage 01 finished.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overlap = set(train_years) & set(test_years)
+    if overlap:
+        raise ValueError(f"years {sorted(overlap)} are both training and test years")
+    moments = RunningMoments()
+    seen_years: list[int] = []
+    shapes: dict[str, list[int]] = {}
+    t0 = time.perf_counter()
+    target = out_dir / DATASET_NAME
+    with atomic_path(target, directory=True) as tmp:
+        for ds in tqdm(years, total=n_years, desc="stage 01: writing years", disable=not progress,
+                       unit="year"):
+            check_year_dataset(ds)
+            year = int(ds["year"].values[0])
+            if seen_years and year <= seen_years[-1]:
+                raise ValueError(f"years must arrive in increasing order: {year} after "
+                                 f"{seen_years[-1]}")
+            if year in train_years:
+                for name in FEATURE_NAMES:
+                    moments.update(name, ds[name].values)
+            encoding = _encoding(ds, cells_per_chunk=min(ds.sizes["cell"], 8192))
+            if not seen_years:
+                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
+            else:
+                ds.to_zarr(tmp, append_dim="year", consolidated=False)
+            seen_years.append(year)
+            shapes = {v: [int(s) for s in ds[v].shape] for v in ds.data_vars}
+    missing_train = [y for y in train_years if y not in seen_years]
+    if missing_train:
+        raise ValueError(f"training years {missing_train} are not in the data")
+    stats = moments.table()
+    if (stats["std"] <= 0).any():
+        flat = stats.loc[stats["std"] <= 0, "variable"].tolist()
+        LOG.warning("constant features %s: std set to 1 so normalisation leaves them at 0", flat)
+        stats.loc[stats["std"] <= 0, "std"] = 1.0
+    write_parquet(stats, out_dir / STATS_NAME)
+    write_parquet(cells, out_dir / CELLS_NAME)
+    files = [DATASET_NAME, STATS_NAME, CELLS_NAME]
+    if ground_truth is not None:
+        write_parquet(ground_truth, out_dir / TRUTH_NAME)
+        files.append(TRUTH_NAME)
+    for name in shapes:
+        shapes[name][1] = len(seen_years)
+    manifest = {
+        "stage": "01_dataset_building",
+        "study": "gpp",
+        "geohet_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "years": seen_years,
+        "train_years": [y for y in seen_years if y in train_years],
+        "test_years": [y for y in seen_years if y in test_years],
+        "n_cells": int(len(cells)),
+        "n_samples": int(len(cells) * len(seen_years) * shapes[TARGET_NAME][2]),
+        "features": list(FEATURE_NAMES),
+        "target": TARGET_NAME,
+        "variables": {v: {"units": CATALOGUE[v].units, "aggregation": CATALOGUE[v].aggregation,
+                          "dims": ["cell", "year", "step"] if len(shapes[v]) == 3
+                          else ["cell", "year"], "shape": shapes[v]} for v in shapes},
+        "normalisation": "z-score of every feature except GPP, statistics from train_years",
+        "files": files,
+        **(manifest_extra or {}),
+    }
+    write_json(manifest, out_dir / MANIFEST_NAME)
+    return manifest
+
+
+def _encoding(ds: xr.Dataset, cells_per_chunk: int) -> dict:
+    enc = {}
+    for name, da in ds.data_vars.items():
+        chunks = [cells_per_chunk if d == "cell" else (1 if d == "year" else ds.sizes[d])
+                  for d in da.dims]
+        enc[name] = {"chunks": tuple(chunks)}
+    return enc
+
+
+def open_gpp_dataset(data_dir: str | Path) -> xr.Dataset:
+    """Open stage 01's dataset lazily (no dask needed); errors if stage 01 did not finish."""
+    data_dir = Path(data_dir)
+    if not (data_dir / MANIFEST_NAME).exists():
+        raise FileNotFoundError(f"no {MANIFEST_NAME} in {data_dir}: run stage 01 "
+                                "(notebooks/01_dataset_building.ipynb) for this profile first")
+    return xr.open_dataset(data_dir / DATASET_NAME, engine="zarr", chunks=None,
+                           consolidated=False)
+
+
+def read_manifest(data_dir: str | Path) -> dict:
+    """The manifest stage 01 wrote."""
+    return read_json(Path(data_dir) / MANIFEST_NAME)
+
+
+def read_normalisation(data_dir: str | Path) -> pd.DataFrame:
+    """The training-year normalisation statistics, indexed by variable."""
+    return pd.read_parquet(Path(data_dir) / STATS_NAME).set_index("variable")
+
+
+def normalise(ds: xr.Dataset, stats: pd.DataFrame) -> xr.Dataset:
+    """Z-score every feature that has statistics; GPP and coordinates stay as they are."""
+    out = ds.copy()
+    for name in FEATURE_NAMES:
+        if name in out.data_vars and name in stats.index:
+            m, s = stats.loc[name, "mean"], stats.loc[name, "std"]
+            out[name] = ((out[name] - m) / s).astype(np.float32)
+            out[name].attrs = {**ds[name].attrs, "units": "1 (z-score)",
+                               "normalised_from": ds[name].attrs.get("units", "")}
+    return out
+
+
+def split_by_year(ds: xr.Dataset, test_years: Iterable[int]) -> tuple[xr.Dataset, xr.Dataset]:
+    """(train, test) views of ``ds`` split along ``year`` (paper: 2001-2019 / 2020)."""
+    test_years = [int(y) for y in test_years]
+    years = [int(y) for y in ds["year"].values]
+    absent = [y for y in test_years if y not in years]
+    if absent:
+        raise ValueError(f"test years {absent} are not in the dataset (years: {years})")
+    train = [y for y in years if y not in test_years]
+    return ds.sel(year=train), ds.sel(year=test_years)
