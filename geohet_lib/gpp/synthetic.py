@@ -17,8 +17,9 @@ nutrients, species and altitude change the response of GPP to climate). The hidd
 and the true per-cell response parameters are returned as ground truth, so later stages
 can score how well a method recovers them.
 
-Everything is a deterministic function of ``seed``: each (year, cell-chunk) draws its noise
-from a generator seeded by ``(seed, year, first cell)``, so chunking does not change values.
+Everything is a deterministic function of ``seed``: noise is drawn per fixed block of
+``NOISE_BLOCK`` cells from a generator seeded by ``(seed, year, block)``, so the chunk size used
+for streaming does not change any value.
 """
 
 from __future__ import annotations
@@ -179,6 +180,27 @@ def toa_insolation_mj(lat: np.ndarray, doy: np.ndarray) -> np.ndarray:
     return np.clip(ra, 0.0, None)
 
 
+NOISE_BLOCK = 64
+
+
+class _BlockNoise:
+    """Noise for cells ``[start, start + n)`` drawn per fixed block of ``NOISE_BLOCK`` cells."""
+
+    def __init__(self, seed: int, year: int, start: int, n: int):
+        if start % NOISE_BLOCK:
+            raise ValueError(f"chunks must start on a multiple of {NOISE_BLOCK} cells")
+        self.parts = []
+        for b0 in range(start, start + n, NOISE_BLOCK):
+            m = min(NOISE_BLOCK, start + n - b0)
+            self.parts.append((np.random.default_rng([seed, year, b0 // NOISE_BLOCK]), m))
+
+    def normal(self, scale: float = 1.0, size: tuple[int, ...] = ()) -> np.ndarray:
+        return np.concatenate([r.normal(scale=scale, size=(m, *size)) for r, m in self.parts])
+
+    def gamma(self, shape: float, scale: float, size: tuple[int, ...] = ()) -> np.ndarray:
+        return np.concatenate([r.gamma(shape, scale, size=(m, *size)) for r, m in self.parts])
+
+
 @dataclass
 class _State:
     """Soil-water wetness (0..1) of the four layers, carried from year to year."""
@@ -189,12 +211,12 @@ class _State:
 def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed: int,
                 chunk_start: int, steps: int, noise: NoiseModel) -> dict[str, np.ndarray]:
     """Generate every variable for one year and a chunk of cells (cells x steps)."""
-    rng = np.random.default_rng([seed, year, chunk_start])
+    n = len(f)
+    rng = _BlockNoise(seed, year, chunk_start, n)
     starts, ndays = step_calendar(year, steps)
     doy0 = (starts - np.datetime64(f"{year}-01-01", "ns")) / np.timedelta64(1, "D")
     doy = doy0 + ndays / 2.0  # mid-step day of year
     nd = ndays[None, :].astype(float)
-    n = len(f)
     lat = f["lat"].to_numpy()
     xyz = unit_vectors(lat, f["lon"].to_numpy())
     slat = np.sin(np.deg2rad(np.abs(lat)))[:, None]
@@ -212,25 +234,25 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     peak = np.where(lat >= 0, 200.0, 200.0 - DAYS_PER_YEAR / 2)[:, None]
     phase = 2 * np.pi * (doy[None, :] - peak) / DAYS_PER_YEAR
     amp = 1.0 + 17.0 * slat**1.5 * (0.4 + cont)
-    weather = rng.normal(size=(n, steps)) * (0.8 + 1.2 * slat)
+    weather = rng.normal(size=(steps,)) * (0.8 + 1.2 * slat)
     t2m = t_ann + amp * np.cos(phase) + t_anom + weather  # degC
-    dtr = 5.0 + 9.0 * arid + rng.normal(scale=0.8, size=(n, steps))
+    dtr = 5.0 + 9.0 * arid + rng.normal(scale=0.8, size=(steps,))
     dtr = np.clip(dtr, 1.5, None)
     tmax = t2m + 0.5 * dtr
     tmin = t2m - 0.5 * dtr
     dew_dep = np.clip(1.5 + 14.0 * arid**1.3 + 0.15 * np.clip(t2m, 0, None)
-                      + rng.normal(scale=0.7, size=(n, steps)), 0.3, None)
+                      + rng.normal(scale=0.7, size=(steps,)), 0.3, None)
     dew = t2m - dew_dep
 
     # radiation
     toa = toa_insolation_mj(lat, doy)  # MJ m-2 d-1
-    cloud = np.clip(0.55 - 0.45 * arid + 0.12 * rng.normal(size=(n, steps)), 0.05, 0.9)
+    cloud = np.clip(0.55 - 0.45 * arid + 0.12 * rng.normal(size=(steps,)), 0.05, 0.9)
     snow_cover = _sigmoid(-(t2m + 1.0) / 1.5)
     barren = lc[:, 16][:, None]
     albedo = 0.14 + 0.16 * barren + 0.50 * snow_cover
     incoming = toa * (0.78 - 0.45 * cloud)  # MJ m-2 d-1 at the surface
     net_solar = incoming * (1.0 - albedo)
-    skin = t2m + 0.18 * (net_solar - 8.0) + rng.normal(scale=0.6, size=(n, steps))
+    skin = t2m + 0.18 * (net_solar - 8.0) + rng.normal(scale=0.6, size=(steps,))
 
     soil = []
     for k in range(4):
@@ -244,7 +266,7 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     monsoon = 0.9 * np.exp(-(((np.abs(lat) - 12.0) / 14.0) ** 2))[:, None]
     p_season = 1.0 + monsoon * np.cos(phase) + 0.15 * np.cos(2 * phase)
     shape = 1.2
-    p_day = p_mean * np.clip(p_season, 0.05, None) * rng.gamma(shape, 1.0 / shape, size=(n, steps))
+    p_day = p_mean * np.clip(p_season, 0.05, None) * rng.gamma(shape, 1.0 / shape, size=(steps,))
 
     # potential evaporation (mm d-1): radiation- and temperature-driven
     pet = 0.40 * net_solar / 2.45 * _sigmoid((t2m - 2.0) / 4.0)
@@ -274,7 +296,7 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     state.wetness = w
     theta_wilt = 0.06 + 0.08 * (poro - 0.30) / 0.25
     theta = theta_wilt[..., None] + (poro[..., None] - theta_wilt[..., None]) * wet
-    theta = np.clip(theta + rng.normal(scale=0.005, size=theta.shape), 0.01,
+    theta = np.clip(theta + rng.normal(scale=0.005, size=theta.shape[1:]), 0.01,
                     poro[..., None] - 1e-3)
 
     root_w = wet[:, :, 1:3].mean(axis=2)
@@ -282,8 +304,8 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     lai_high = lai_max_high[:, None] * (evergreen_share[:, None] * 0.85
                                         + (1 - evergreen_share[:, None]) * green)
     lai_low = lai_max_low[:, None] * (0.1 + 0.9 * green)
-    lai_high = np.clip(lai_high * (1 + 0.05 * rng.normal(size=(n, steps))), 0.0, 7.5)
-    lai_low = np.clip(lai_low * (1 + 0.05 * rng.normal(size=(n, steps))), 0.0, 7.5)
+    lai_high = np.clip(lai_high * (1 + 0.05 * rng.normal(size=(steps,))), 0.0, 7.5)
+    lai_low = np.clip(lai_low * (1 + 0.05 * rng.normal(size=(steps,))), 0.0, 7.5)
     fapar = 1.0 - np.exp(-0.5 * (lai_high + lai_low))
 
     # evaporation budget (mm d-1, positive upward here; stored negative as in ERA5)
@@ -307,9 +329,9 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     eps = f["lue_max"].to_numpy()[:, None] * (1.0 + f["season_amp"].to_numpy()[:, None] * np.cos(
         2 * np.pi * (doy[None, :] - f["season_phase"].to_numpy()[:, None]) / DAYS_PER_YEAR))
     gpp_true = eps * fapar * par * f_t * f_w
-    gpp = gpp_true * np.exp(rng.normal(scale=noise.rel_sd, size=(n, steps))
+    gpp = gpp_true * np.exp(rng.normal(scale=noise.rel_sd, size=(steps,))
                             - 0.5 * noise.rel_sd**2)
-    gpp = np.clip(gpp + rng.normal(scale=noise.abs_sd, size=(n, steps)) * np.sqrt(nd / 8.0),
+    gpp = np.clip(gpp + rng.normal(scale=noise.abs_sd, size=(steps,)) * np.sqrt(nd / 8.0),
                   0.0, None)
 
     k0 = 273.15
@@ -357,7 +379,8 @@ class SyntheticGPP:
         self.years = tuple(int(y) for y in years)
         self.seed = int(seed)
         self.steps = int(steps_per_year)
-        self.chunk = int(cells_per_chunk)
+        # chunks start on noise-block boundaries so values do not depend on the chunk size
+        self.chunk = max(NOISE_BLOCK, -(-int(cells_per_chunk) // NOISE_BLOCK) * NOISE_BLOCK)
         self.gpp_aggregation = gpp_aggregation
         self.noise = noise
         self.fields = cell_fields(self.cells["lat"].to_numpy(), self.cells["lon"].to_numpy(),
