@@ -1,0 +1,51 @@
+"""The notebook chain on the smoke profile, headless through papermill (as run_all.sh does)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+CHAIN = ["01_dataset_building", "02_graph_construction"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("nbrun")
+
+
+def test_notebooks_are_stored_without_outputs_and_have_parameters():
+    for nb_path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), nb_path
+        params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, f"{nb_path.name} needs one cell tagged 'parameters'"
+        src = "".join(params[0]["source"])
+        for p in ("study", "profile", "seed", "device", "data_root", "figures_dir"):
+            assert f"{p} =" in src, f"{nb_path.name}: parameter {p} missing"
+        assert sum(c["cell_type"] == "markdown" for c in nb["cells"]) >= 4  # narrative
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", CHAIN)
+def test_notebook_runs_on_smoke(name, workdir):
+    import papermill as pm
+
+    out = workdir / f"{name}.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
+        kernel_name="python3",
+        parameters={"study": "gpp", "profile": "smoke", "seed": 0, "device": "cpu",
+                    "data_root": str(workdir / "data"), "figures_dir": str(workdir / "figures"),
+                    "tables_dir": str(workdir / "tables")},
+    )
+    figures = sorted(p.name for p in (workdir / "figures").glob("gpp_0*.png"))
+    prefix = f"gpp_{name[:2]}_"
+    assert any(f.startswith(prefix) for f in figures), figures
+    for png in (workdir / "figures").glob(f"{prefix}*.png"):
+        assert png.with_suffix(".pdf").exists()
