@@ -53,10 +53,15 @@ class GPPConfig:
     gpp_aggregation: str = "sum"  # paper 4.1: GPP summed over the 8-day period
     cells_per_chunk: int = 8192  # streaming chunk along cells (memory bound of stage 01)
     graph: GraphConfig = field(default_factory=GraphConfig)
-    # stage 03 (training), used by later notebooks
-    window: int = 46  # consecutive 8-day steps in one training example
+    # stage 03 (training): one example = one cell over the 46 steps of one year
     epochs: int = 20  # paper: 20 epochs, lr decayed at epoch 10
-    batch_size: int = 256  # paper: 256
+    batch_size: int = 256  # paper: 256 (examples here are cell-years of 46 samples)
+    patience: int = 5  # early stopping on the validation year
+    d_model: int = 96  # width of encoder, conditions and decoder (paper: 96 channels)
+    n_tokens: int = 16  # N features after feature mixing (paper 3.3; value not given)
+    enc_layers: int = 2  # stacked Dual Attention modules (value not given)
+    dec_layers: int = 2  # transformer decoder layers (value not given)
+    n_heads: int = 4
 
     @property
     def train_years(self) -> tuple[int, ...]:
@@ -90,9 +95,14 @@ def _build_profiles() -> dict[str, Profile]:
                 n_clusters=24, n_neighbors=6, embedding_dim=16, walk_length=10,
                 walks_per_node=5, n2v_epochs=3, kmeans_n_init=2,
             ),
-            window=46,
             epochs=2,
-            batch_size=64,
+            batch_size=32,
+            patience=2,
+            d_model=16,
+            n_tokens=4,
+            enc_layers=1,
+            dec_layers=1,
+            n_heads=2,
         ),
     )
     default = Profile(
@@ -104,9 +114,11 @@ def _build_profiles() -> dict[str, Profile]:
             test_years=(2020,),
             cells_per_chunk=2048,
             graph=GraphConfig(n_clusters=150, n_neighbors=20, embedding_dim=32),
-            window=46,
             epochs=8,
-            batch_size=128,
+            batch_size=64,
+            patience=3,
+            d_model=32,
+            n_tokens=8,
         ),
     )
     paper = Profile(

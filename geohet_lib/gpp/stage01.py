@@ -45,3 +45,39 @@ def build_synthetic_gpp(profile: Profile, out_dir: str | Path, seed: int = 0,
             rec.wrote(Path(out_dir) / f)
         rec.extra = {"n_cells": manifest["n_cells"], "n_samples": manifest["n_samples"]}
     return manifest
+
+
+def build_real_gpp(profile: Profile, out_dir: str | Path, era5_path, modis_path, pml_path,
+                   progress: bool = True, min_coverage: float = 1.0) -> dict:
+    """Stage 01 from the user's exported sources (ERA5-Land daily, MCD12C1, PML-V2).
+
+    Loads, validates, aggregates to 8-day steps and regrids to the profile's land grid
+    (:func:`geohet_lib.gpp.real_data.build_real_dataset`), then writes the same artefacts as
+    the generator (no ground truth). The profile's test years split the data; the other
+    years present train. The user's files are only read.
+    """
+    from .real_data import build_real_dataset
+
+    if not (era5_path and modis_path and pml_path):
+        raise ValueError("source='real' needs era5_path, modis_path and pml_path")
+    g = profile.gpp
+    with stage_log("gpp/01_dataset_building", out_dir) as rec:
+        cells = land_grid_for(profile)
+        ds = build_real_dataset(era5_path, modis_path, pml_path, cells, g.grid_res_deg,
+                                steps_per_year=g.steps_per_year, min_coverage=min_coverage)
+        years = [int(y) for y in ds["year"].values]
+        test_years = tuple(y for y in g.test_years if y in years)
+        if not test_years:
+            raise ValueError(f"none of the profile's test years {g.test_years} is in the data "
+                             f"(years {years}); pass a profile override such as test_years=({years[-1]},)")
+        train_years = tuple(y for y in years if y not in test_years)
+        manifest = write_gpp_dataset(
+            (ds.sel(year=[y]) for y in years), out_dir, train_years, test_years, cells,
+            n_years=len(years), progress=progress,
+            manifest_extra={"source": "real", "profile": profile.name,
+                            "grid_res_deg": g.grid_res_deg,
+                            "inputs": {"era5": str(era5_path), "modis": str(modis_path),
+                                       "pml": str(pml_path)}})
+        for f in manifest["files"] + [MANIFEST_NAME]:
+            rec.wrote(Path(out_dir) / f)
+    return manifest

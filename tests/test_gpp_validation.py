@@ -1,0 +1,164 @@
+"""Input validation of the GPP real-data loader: one test per rule, inputs never modified."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geohet_lib.gpp.real_data import load_era5_land, load_pml_gpp, regrid_to_cells
+from geohet_lib.gpp.validation import (InputDataError, check_land_cells, check_variables,
+                                       convert_units, fix_longitudes, fix_times,
+                                       standardise_coords, unit_conversion)
+from geohet_lib.gpp.variables import ERA5_VARIABLES
+
+TEMP, PRECIP = "temperature_2m", "total_precipitation_sum"
+
+
+def _era5(n_days: int = 3, lon=(10.0, 11.0), lat=(1.0, 0.0)) -> xr.Dataset:
+    times = pd.date_range("2001-01-01", periods=n_days, freq="D")
+    shape = (n_days, len(lat), len(lon))
+    return xr.Dataset({v.name: (("time", "latitude", "longitude"),
+                                np.full(shape, 1.0 + i, np.float32), {"units": v.units})
+                       for i, v in enumerate(ERA5_VARIABLES)},
+                      coords={"time": times, "latitude": list(lat), "longitude": list(lon)})
+
+
+def test_misnamed_era5_short_name_suggests_the_rename():
+    ds = _era5().rename({TEMP: "t2m"})
+    with pytest.raises(InputDataError) as e:
+        load_era5_land(ds)
+    msg = str(e.value)
+    assert "'t2m' looks like temperature_2m: rename it" in msg
+    assert "ds.rename({'t2m': 'temperature_2m'})" in msg
+
+
+def test_misspelt_variable_suggests_close_match_and_missing_one_says_export():
+    ds = _era5().rename({PRECIP: "total_precipitation"}).drop_vars("skin_temperature")
+    with pytest.raises(InputDataError) as e:
+        check_variables(ds, [v.name for v in ERA5_VARIABLES], "ERA5-Land")
+    msg = str(e.value)
+    assert "'total_precipitation' looks like total_precipitation_sum: rename it" in msg
+    assert "skin_temperature: not found; export it" in msg
+
+
+def test_missing_coordinate_is_an_error():
+    ds = xr.Dataset({TEMP: (("t", "row", "col"), np.ones((1, 2, 2)))})
+    with pytest.raises(InputDataError, match="no lat coordinate.*Fix"):
+        standardise_coords(ds, "ERA5-Land")
+
+
+def test_safe_unit_conversions_degc_and_mm():
+    ds = _era5()
+    ds[TEMP] = (ds[TEMP] * 0 + 20.0).assign_attrs(units="°C")
+    ds[PRECIP].attrs["units"] = "mm"
+    before = ds.copy(deep=True)
+    out = load_era5_land(ds)
+    xr.testing.assert_identical(ds, before)  # the object passed in is unchanged
+    assert out[TEMP].attrs["units"] == "K"
+    np.testing.assert_allclose(out[TEMP], 293.15, rtol=1e-6)
+    k = [v.name for v in ERA5_VARIABLES].index(PRECIP)
+    np.testing.assert_allclose(out[PRECIP], (1.0 + k) * 1e-3, rtol=1e-6)
+    assert out[PRECIP].attrs["units"] == "m"
+    assert unit_conversion("J m**-2", "J m-2") == (1.0, 0.0)
+    assert unit_conversion("MJ m-2", "J m-2") == (1e6, 0.0)
+    assert unit_conversion("kg C m-2 s-1", "g C m-2 d-1") == (86400e3, 0.0)
+
+
+def test_unknown_units_are_an_error_naming_variable_and_fix():
+    ds = _era5()
+    ds[PRECIP].attrs["units"] = "inches"
+    with pytest.raises(InputDataError) as e:
+        load_era5_land(ds)
+    msg = str(e.value)
+    assert PRECIP in msg and "'inches'" in msg and "expected 'm'" in msg and "Fix" in msg
+
+
+def test_missing_units_attribute_in_netcdf_is_an_error():
+    ds = _era5()
+    del ds[TEMP].attrs["units"]
+    with pytest.raises(InputDataError, match=f"{TEMP} has no 'units' attribute.*'K'"):
+        convert_units(ds, {TEMP: "K"}, "ERA5-Land")
+
+
+def test_all_nan_variable_is_an_error_with_count_but_ocean_pixels_are_fine():
+    ds = _era5()
+    ds[TEMP][:, 0, 0] = np.nan  # ocean pixel: fine before regridding
+    assert np.isnan(load_era5_land(ds)[TEMP][:, 0, 0]).all()
+    ds[PRECIP][:] = np.nan
+    with pytest.raises(InputDataError, match=f"{PRECIP} is NaN in all 12 values.*Fix"):
+        load_era5_land(ds)
+
+
+def test_nan_in_land_cell_after_regridding_names_lat_lon():
+    lat, lon = np.arange(1.875, 1.0, -0.25), np.arange(10.125, 11.0, 0.25)
+    da = xr.DataArray(np.ones((4, 4)), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                      name=TEMP)
+    da[2:, 2:] = np.nan  # every pixel of the south-east cell
+    cells = pd.DataFrame({"cell": [0, 1], "lat": [1.75, 1.25], "lon": [10.25, 10.75]})
+    out = regrid_to_cells(da, cells, 0.5)
+    with pytest.raises(InputDataError) as e:
+        check_land_cells(out)
+    msg = str(e.value)
+    assert TEMP in msg and "1 NaN" in msg and "lat 1.250, lon 10.750" in msg and "Fix" in msg
+
+
+def test_latitude_out_of_range_is_an_error():
+    ds = _era5(lat=(91.0, 0.0))
+    with pytest.raises(InputDataError, match=r"latitude 91.0 outside \[-90, 90\].*Fix"):
+        load_era5_land(ds)
+
+
+def test_longitudes_0_360_normalised_and_sorted_in_a_copy(caplog):
+    ds = _era5(lon=(10.0, 350.0))
+    ds[TEMP][:, :, 1] = 5.0
+    before = ds.copy(deep=True)
+    with caplog.at_level(logging.WARNING, logger="geohet"):
+        out = load_era5_land(ds)
+    assert "longitudes in 0..360" in caplog.text
+    assert out["lon"].values.tolist() == [-10.0, 10.0]
+    assert out[TEMP].sel(lon=-10.0).values.ravel().tolist() == [5.0] * 6
+    xr.testing.assert_identical(ds, before)
+    assert fix_longitudes(out, "x") is out  # already -180..180: untouched
+
+
+def test_duplicate_times_are_an_error():
+    ds = _era5()
+    ds = xr.concat([ds, ds.isel(time=[1])], dim="time")
+    with pytest.raises(InputDataError, match="time 2001-01-02 appears more than once.*Fix"):
+        load_era5_land(ds)
+
+
+def test_unsorted_times_sorted_in_a_copy(caplog):
+    ds = _era5().isel(time=[2, 0, 1])
+    before = ds.copy(deep=True)
+    with caplog.at_level(logging.WARNING, logger="geohet"):
+        out = fix_times(ds, "ERA5-Land")
+    assert "not in order; sorted in a copy" in caplog.text
+    assert pd.DatetimeIndex(out["time"].values).is_monotonic_increasing
+    xr.testing.assert_identical(ds, before)
+
+
+def test_user_file_unchanged_after_fixes(tmp_path):
+    ds = _era5(lon=(10.0, 350.0)).isel(time=[2, 0, 1])
+    ds[TEMP] = (ds[TEMP] * 0 + 15.0).assign_attrs(units="degC")
+    path = tmp_path / "era5_user.nc"
+    ds.to_netcdf(path)
+    raw = path.read_bytes()
+    out = load_era5_land(path)  # three fixes: units, longitudes, time order
+    assert float(out[TEMP].max()) == pytest.approx(288.15)
+    assert path.read_bytes() == raw
+    with xr.open_dataset(path) as again:
+        assert again[TEMP].attrs["units"] == "degC"
+
+
+def test_pml_wrong_units_error_names_gpp():
+    ds = xr.Dataset({"GPP": (("time", "lat", "lon"), np.ones((1, 2, 2)),
+                             {"units": "g C m-2"})},
+                    coords={"time": [np.datetime64("2003-01-01")], "lat": [0.0, 1.0],
+                            "lon": [0.0, 1.0]})
+    with pytest.raises(InputDataError, match="GPP has units 'g C m-2', expected 'g C m-2 d-1'"):
+        load_pml_gpp(ds)
