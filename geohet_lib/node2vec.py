@@ -25,11 +25,8 @@ and its embedding is trained on itself only (it carries no graph information).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
 import numpy as np
-
-_ArrayLike = np.ndarray | Sequence
 
 
 def _as_edge_index(edge_index) -> np.ndarray:

@@ -80,16 +80,21 @@ def chord_to_geodesic(chord) -> np.ndarray:
 
 
 def cluster_land_cells(lat, lon, n_clusters: int, space: str = "lonlat", seed: int = 0,
-                       n_init: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       n_init: int = 4, n_threads: int | None = 1
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """K-means graph nodes (paper 3.1, "Graph Node Generation").
 
     ``space="lonlat"`` minimises ``sum_p min_j ||(lambda_p, phi_p) - c_j||^2`` on degrees,
     as in the paper; ``space="sphere"`` clusters the unit vectors and renormalises the
     centres onto the sphere (clusters may then straddle the antimeridian).
     scikit-learn ``KMeans`` (Lloyd, k-means++ initialisation, ``n_init`` restarts,
-    ``random_state=seed``): deterministic for a seed. At paper scale (59k cells of the 0.5
-    degree grid, 750 clusters, ``n_init=4``) it takes about 7 s on 2 CPU cores, so
-    mini-batch K-means is not needed.
+    ``random_state=seed``): deterministic for a seed. ``n_threads`` caps scikit-learn's
+    OpenMP threads (``threadpoolctl``); the default 1 keeps the result independent of the
+    core count (parallel partial sums round differently) and avoids a collapse under CPU
+    contention (OpenMP spin-waiting: 2 threads on 2 busy cores took 40-60 s where 1 thread
+    took 11 s); ``None`` uses every core. At paper scale (59k cells of the 0.5 degree grid,
+    750 clusters, ``n_init=4``) one thread takes about 11 s (2 threads on idle cores about
+    7 s), so mini-batch K-means (about 6 % higher inertia) is not needed.
 
     Returns ``(labels (n,) int64, centres_lat (k,), centres_lon (k,))`` in degrees.
     """
@@ -111,8 +116,11 @@ def cluster_land_cells(lat, lon, n_clusters: int, space: str = "lonlat", seed: i
         feats = lonlat_to_unit_sphere(lon, lat)
     else:
         raise ValueError(f"unknown K-means space {space!r}: use 'lonlat' or 'sphere'")
+    from threadpoolctl import threadpool_limits
+
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed, algorithm="lloyd")
-    labels = km.fit_predict(feats).astype(np.int64)
+    with threadpool_limits(limits=n_threads):
+        labels = km.fit_predict(feats).astype(np.int64)
     centres = km.cluster_centers_
     if space == "lonlat":
         c_lon, c_lat = centres[:, 0].copy(), centres[:, 1].copy()
@@ -192,7 +200,7 @@ def log_gaussian_edge_weight(dist, mu: float, sigma: float) -> np.ndarray:
 
 
 def build_stcg(cells: pd.DataFrame, cfg: GraphConfig, steps_per_year: int = 46, seed: int = 0,
-               progress: bool = True):
+               progress: bool = True, kmeans_threads: int | None = 1):
     """Build the STCG (paper 3.1) of a land grid as a PyG ``Data``.
 
     ``cells`` needs ``lat`` and ``lon`` columns (degrees; one row per land cell, e.g.
@@ -210,8 +218,9 @@ def build_stcg(cells: pd.DataFrame, cfg: GraphConfig, steps_per_year: int = 46, 
     ``steps_per_year``, ``seed``, ``graph_config`` (dict of ``cfg``), ``timings`` (seconds
     per step).
 
-    At paper scale (59k cells, 750 clusters, k = 30, dim 96) this takes about 10 s on 2
-    CPU cores.
+    ``kmeans_threads``: see :func:`cluster_land_cells`. At paper scale (59k cells, 750
+    clusters, k = 30, dim 96) this takes about 15 s on 2 CPU cores (K-means about 11 s,
+    Node2vec about 3 s) and a few hundred MB beyond the land grid.
     """
     from torch_geometric.data import Data
 
@@ -224,7 +233,8 @@ def build_stcg(cells: pd.DataFrame, cfg: GraphConfig, steps_per_year: int = 46, 
 
     t0 = time.perf_counter()
     labels, c_lat, c_lon = cluster_land_cells(lat, lon, cfg.n_clusters, space=cfg.kmeans_space,
-                                              seed=seed, n_init=cfg.kmeans_n_init)
+                                              seed=seed, n_init=cfg.kmeans_n_init,
+                                              n_threads=kmeans_threads)
     timings["kmeans"] = time.perf_counter() - t0
     n_used = np.unique(labels).size
     if n_used < cfg.n_clusters:

@@ -20,7 +20,7 @@ def _np(t) -> np.ndarray:
 
 
 def _marker_size(n_cells: int) -> float:
-    return float(np.clip(9000.0 / max(n_cells, 1), 0.3, 30.0))
+    return float(np.clip(30000.0 / max(n_cells, 1), 0.9, 30.0))
 
 
 def cluster_colours(n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -93,7 +93,7 @@ def plot_clusters_map(data, figures_dir: str | Path = "figures", caption: str | 
     fig, ax = world_map()
     ax.scatter(lon, lat, c=cluster_colours(n)[labels], s=_marker_size(len(lat)), marker="s",
                linewidths=0, transform=ccrs.PlateCarree(), zorder=2)
-    ax.scatter(_np(data.centre_lon), _np(data.centre_lat), s=float(np.clip(600 / n, 1, 12)),
+    ax.scatter(_np(data.centre_lon), _np(data.centre_lat), s=float(np.clip(3000 / n, 3, 20)),
                c="k", marker="o", linewidths=0, transform=ccrs.PlateCarree(), zorder=4,
                label="cluster centre (graph node)")
     ax.legend(loc="lower left", fontsize=7, frameon=True)
