@@ -114,11 +114,13 @@ def _build_profiles() -> dict[str, Profile]:
             test_years=(2020,),
             cells_per_chunk=2048,
             graph=GraphConfig(n_clusters=150, n_neighbors=20, embedding_dim=32),
-            epochs=8,
+            epochs=6,
             batch_size=64,
             patience=3,
             d_model=32,
             n_tokens=8,
+            enc_layers=1,
+            dec_layers=1,
         ),
     )
     paper = Profile(

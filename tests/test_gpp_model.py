@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+
+from geohet_lib.gpp.model import (ConditionEncoder, DualAttention, GeoHet, GeoHetConfig,
+                                  LinearSelfAttention, linear_attention, naive_linear_attention)
+
+
+def _graph(c=6, k=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src, dst = [], []
+    for i in range(c):  # a ring with both directions
+        for j in (i - 1, i + 1):
+            src.append(i)
+            dst.append(j % c)
+    ei = torch.tensor([src, dst])
+    w = torch.rand(ei.shape[1], generator=g) * 0.9 + 0.1
+    # symmetric weights
+    key = {}
+    for e, (a, b) in enumerate(ei.t().tolist()):
+        key.setdefault((min(a, b), max(a, b)), w[e])
+    w = torch.stack([key[(min(a, b), max(a, b))] for a, b in ei.t().tolist()])
+    return ei, w
+
+
+def _model(c=6, t=46, d_node=8, **kw):
+    torch.manual_seed(0)
+    ei, w = _graph(c)
+    cfg = GeoHetConfig(n_features=5, d_model=16, n_tokens=4, enc_layers=1, dec_layers=1,
+                       n_heads=2, **kw)
+    return GeoHet(cfg, torch.randn(c, t, d_node), ei, w)
+
+
+def test_linear_attention_equals_naive_reference():
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 3, 7, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    torch.testing.assert_close(linear_attention(q, k, v), naive_linear_attention(q, k, v))
+
+
+def test_linear_attention_by_hand_single_query():
+    # one query, two keys: weights phi(q).phi(k_j), normalised
+    q = torch.tensor([[[0.0, 1.0]]])
+    k = torch.tensor([[[1.0, 0.0], [-1.0, 2.0]]])
+    v = torch.tensor([[[1.0], [3.0]]])
+    phi = lambda x: torch.where(x > 0, x + 1, torch.exp(x))  # ELU(x) + 1
+    w = (phi(q) @ phi(k).transpose(-1, -2))[0, 0]  # [1*2 + 2*1, 1*e^-1 + 2*3]
+    expected = (w[0] * 1 + w[1] * 3) / (w.sum() + 1e-6)
+    out = linear_attention(q, k.expand(1, 2, 2)[:, :, :], v)
+    assert out.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_attention_modules_keep_shapes():
+    x = torch.randn(2, 46, 4, 16)
+    assert DualAttention(16, 2)(x).shape == x.shape
+    assert LinearSelfAttention(16, 4, rope=True)(torch.randn(3, 10, 16)).shape == (3, 10, 16)
+    with pytest.raises(ValueError, match="divisible"):
+        LinearSelfAttention(10, 4)
+
+
+def test_geohet_shapes_and_gradients_reach_node_embeddings():
+    m = _model()
+    x = torch.randn(3, 46, 5)
+    cluster = torch.tensor([0, 2, 5])
+    steps = torch.arange(46).expand(3, 46)
+    y = m(x, cluster, steps)
+    assert y.shape == (3, 46)
+    y.pow(2).mean().backward()
+    g = m.conditions.node_emb.grad
+    assert g is not None and g.abs().sum() > 0
+    # the GCN spreads gradient to neighbours of the clusters in the batch (ring: 1, 3, 4)
+    assert g[1].abs().sum() > 0 and g[4].abs().sum() > 0
+    assert m.condition_vectors().shape == (6, 46, 16)
+
+
+def test_gcn_normalisation_against_hand_computation():
+    torch.manual_seed(0)
+    ei, w = _graph(4)
+    init = torch.randn(4, 3, 2)
+    for self_loops in (True, False):
+        enc = ConditionEncoder(init, ei, w, d_model=3, kernel_size=1, self_loops=self_loops)
+        with torch.no_grad():
+            enc.temporal.weight.copy_(torch.eye(2).unsqueeze(-1))  # identity temporal conv
+            enc.temporal.bias.zero_()
+        a = torch.zeros(4, 4)
+        a[ei[1], ei[0]] = w  # message j -> i weighted w_ij
+        if self_loops:
+            a = a + torch.eye(4)
+        d = a.sum(1)
+        norm = d.rsqrt()[:, None] * a * d.rsqrt()[None, :]  # D^-1/2 (A o W) D^-1/2
+        lin_w, bias = enc.gcn.lin.weight, enc.gcn.bias
+        expected = torch.nn.functional.gelu(
+            torch.einsum("ij,jtc->itc", norm, init @ lin_w.t()) + bias)
+        torch.testing.assert_close(enc(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_graph_ablation_and_bad_init():
+    m = _model(use_graph=False, dual_attention=False)
+    assert m(torch.randn(2, 46, 5), torch.tensor([0, 1]), torch.arange(46).expand(2, 46)).shape == (2, 46)
+    ei, w = _graph(4)
+    with pytest.raises(ValueError, match="clusters, steps, channels"):
+        ConditionEncoder(torch.randn(4, 8), ei, w)
+
+
+def test_tiny_batch_overfit():
+    m = _model()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 46, 5, generator=g)
+    cluster = torch.arange(8) % 6
+    steps = torch.arange(46).expand(8, 46)
+    y = torch.sin(x[..., 0]) + 0.5 * x[..., 1] * cluster[:, None] / 6
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(300):
+        loss = torch.nn.functional.mse_loss(m(x, cluster, steps), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05 * first
