@@ -1,0 +1,506 @@
+"""Deep tabular baselines of the GPP paper: TabNet, ResNet, FTTransformer, ExcelFormer (section 4.1, 4.2).
+
+The paper uses PyTorch-Frame 0.2.3; here ``pytorch-frame`` (``torch_frame``) 0.3.0 is used (it installs
+with ``--no-deps`` and trains with torch 2.13 CPU). Architectures are PyTorch-Frame's model classes with
+the hyperparameters of PyTorch-Frame's own example scripts (``examples/tabnet.py``,
+``examples/revisiting.py`` for ResNet / FT-Transformer, ``examples/excelformer.py``); optimisation
+follows the paper ("All deep learning models use the same optimizer settings as our method"):
+
+* AdamW, learning rate 1e-3, decayed ×0.1 to 1e-4 halfway through the epochs (paper: after 10 of
+  20 epochs), batch size 256 (``batch_size``), ``epochs`` (default small: 10);
+* early stopping on the validation RMSE when a validation set is given (``patience`` epochs,
+  default None = run all epochs but still restore the best-validation epoch);
+* the target is standardised internally with the training mean/std (inverted at predict time);
+  features are normalised by PyTorch-Frame's encoders from the training column statistics (the
+  paper: "All features, except GPP, are normalized");
+* seeded (torch, numpy, python ``random``; shuffling uses its own generator), tqdm progress per
+  epoch (``progress=False`` disables it), ``device`` "cpu" or "cuda".
+
+Large data: the float32 training array is wrapped with ``torch.from_numpy`` (no copy) and each
+mini-batch is gathered by index; column statistics are computed in float64 row chunks; quantile
+statistics (used only by bucket encoders) and ExcelFormer's mutual-information feature ranking are
+computed on seeded subsamples (``max_stats_rows``, ``max_mi_rows``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from typing import Any, Callable
+
+import numpy as np
+
+from .tabular import BaseRegressor
+
+__all__ = [
+    "TorchFrameRegressor",
+    "TabNetRegressor",
+    "ResNetRegressor",
+    "FTTransformerRegressor",
+    "ExcelFormerRegressor",
+    "DEEP_DEFAULTS",
+    "torch_frame_status",
+]
+
+# --------------------------------------------------------------------------------------------
+# shared torch helpers (also used by tabular.MLPRegressor)
+# --------------------------------------------------------------------------------------------
+
+
+def _seed_everything(seed: int):
+    """Seed python, numpy and torch; return a torch.Generator (CPU) for shuffling."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Temporarily set torch's intra-op thread count (restored afterwards); None = leave as is."""
+    import torch
+
+    if not n:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _column_moments(X: np.ndarray, chunk_rows: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and (population) std in float64, in row chunks (no full float64 copy of X)."""
+    n, d = X.shape
+    s = np.zeros(d)
+    for i in range(0, n, chunk_rows):
+        s += X[i : i + chunk_rows].sum(axis=0, dtype=np.float64)
+    mean = s / n
+    ss = np.zeros(d)
+    for i in range(0, n, chunk_rows):
+        ss += ((X[i : i + chunk_rows].astype(np.float64) - mean) ** 2).sum(axis=0)
+    std = np.sqrt(ss / n)
+    std[std == 0] = 1.0
+    return mean, std
+
+
+def _predict_batches(model, forward: Callable, X: np.ndarray, batch_size: int, device) -> np.ndarray:
+    """Run ``forward`` over X in batches under eval()/no_grad; return a float64 numpy vector."""
+    import torch
+
+    model.eval()
+    X_t = torch.from_numpy(X)
+    out = np.empty(X.shape[0], dtype=np.float64)
+    with torch.no_grad():
+        for i in range(0, X.shape[0], batch_size):
+            xb = X_t[i : i + batch_size].to(device=device, dtype=torch.float32, non_blocking=True)
+            out[i : i + batch_size] = forward(xb).reshape(-1).double().cpu().numpy()
+    return out
+
+
+def _train_loop(
+    *,
+    model,
+    forward: Callable,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    y_mean: float,
+    y_std: float,
+    make_optimizer: Callable,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    patience: int | None,
+    min_delta: float,
+    device,
+    generator,
+    seed: int,
+    progress: bool,
+    desc: str,
+    train_loss: Callable | None = None,
+) -> dict[str, Any]:
+    """Mini-batch training on standardised y with optional validation early stopping.
+
+    ``make_optimizer(steps_per_epoch) -> (optimizer, scheduler, 'step'|'epoch')``.
+    ``train_loss(xb, yb) -> loss`` overrides the default MSE(forward(xb), yb).
+    Restores the parameters of the best validation epoch. Returns a history dict.
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    n = X.shape[0]
+    if batch_size < 1 or epochs < 1:
+        raise ValueError("batch_size and epochs must be >= 1")
+    X_t = torch.from_numpy(X)  # shares memory with X
+    y_t = torch.from_numpy(((y - y_mean) / y_std).astype(np.float32))
+    steps = math.ceil(n / batch_size)
+    opt, sched, sched_mode = make_optimizer(steps)
+    if train_loss is None:
+
+        def train_loss(xb, yb):
+            return F.mse_loss(forward(xb).reshape(-1), yb)
+
+    # BatchNorm layers cannot train on a batch of one row: drop a trailing singleton batch
+    drop_last_singleton = n % batch_size == 1 and n > 1
+    history: dict[str, Any] = {"train_loss": [], "val_rmse": [], "lr": []}
+    best_rmse, best_epoch, best_state, bad = math.inf, -1, None, 0
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=generator)
+        if drop_last_singleton:
+            perm = perm[:-1]
+        total, count = 0.0, 0
+        bar = tqdm(range(0, len(perm), batch_size), desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for i in bar:
+            idx = perm[i : i + batch_size]
+            xb = X_t[idx].to(device=device, dtype=torch.float32, non_blocking=True)
+            yb = y_t[idx].to(device=device, non_blocking=True)
+            loss = train_loss(xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None and sched_mode == "step":
+                sched.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        history["lr"].append(float(opt.param_groups[0]["lr"]))
+        if sched is not None and sched_mode == "epoch":
+            sched.step()
+        history["train_loss"].append(total / max(count, 1))
+        if X_val is not None:
+            pred = _predict_batches(model, forward, X_val, eval_batch_size, device) * y_std + y_mean
+            val_rmse = float(np.sqrt(np.mean((pred - y_val.astype(np.float64)) ** 2)))
+            history["val_rmse"].append(val_rmse)
+            if val_rmse < best_rmse - min_delta:
+                best_rmse, best_epoch, bad = val_rmse, epoch, 0
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            else:
+                bad += 1
+                if patience is not None and bad >= patience:
+                    break
+            if progress:
+                tqdm.write(f"{desc} epoch {epoch + 1}: train_mse(std y)={history['train_loss'][-1]:.4f} val_rmse={val_rmse:.4f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["epochs_run"] = len(history["train_loss"])
+    history["best_epoch"] = best_epoch + 1 if best_epoch >= 0 else None
+    history["best_val_rmse"] = best_rmse if best_epoch >= 0 else None
+    return history
+
+
+def torch_frame_status() -> str:
+    """'ok' if ``torch_frame`` imports and its model classes are present, else the reason."""
+    try:
+        import torch_frame  # noqa: F401
+        from torch_frame.nn.models import ExcelFormer, FTTransformer, ResNet, TabNet  # noqa: F401
+    except Exception as exc:  # ImportError, or a binary mismatch with the installed torch
+        return f"pytorch-frame unavailable: {type(exc).__name__}: {exc}"
+    return "ok"
+
+
+# --------------------------------------------------------------------------------------------
+# PyTorch-Frame models
+# --------------------------------------------------------------------------------------------
+
+#: options shared by all deep models (paper section 4.1 optimiser + wrapper options)
+DEEP_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "lr_final": 1e-4,  # reached by one ×(lr_final/lr) step ...
+    "lr_decay_epoch": None,  # ... at this epoch (None = epochs // 2, "halfway")
+    "weight_decay": 0.01,  # torch AdamW default
+    "patience": None,
+    "min_delta": 0.0,
+    "standardize_y": True,
+    "eval_batch_size": 8192,
+    "max_stats_rows": 1_000_000,
+    "progress": True,
+    "num_threads": None,  # torch intra-op threads during fit/predict (None = torch's setting)
+}
+
+
+class TorchFrameRegressor(BaseRegressor):
+    """Base for the PyTorch-Frame models: builds col_stats / TensorFrames from a numpy array."""
+
+    allow_nan_X = False
+    _arch: dict[str, Any] = {}
+
+    def __init__(self, name: str, seed: int = 0, device: str = "cpu", **overrides: Any):
+        self._defaults = {**self._arch, **DEEP_DEFAULTS}
+        super().__init__(name=name, seed=seed, device=device, **overrides)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _build_model(self, col_stats, col_names_dict, X, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _call(self, tf, train: bool = False):
+        return self.model_(tf)
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _col_stats(self, X: np.ndarray, names: list[str]):
+        from torch_frame.data.stats import StatType
+
+        mean, std = _column_moments(X)
+        m = int(self.config["max_stats_rows"])
+        if X.shape[0] > m:
+            rows = np.sort(np.random.default_rng(self.seed).choice(X.shape[0], m, replace=False))
+            sample = X[rows]
+        else:
+            sample = X
+        q = np.quantile(sample, [0, 0.25, 0.5, 0.75, 1], axis=0)
+        return {
+            c: {StatType.MEAN: float(mean[j]), StatType.STD: float(std[j]), StatType.QUANTILES: q[:, j].astype(float).tolist()}
+            for j, c in enumerate(names)
+        }
+
+    def _tf(self, xb, yb=None):
+        import torch_frame
+        from torch_frame import TensorFrame
+
+        return TensorFrame(feat_dict={torch_frame.numerical: xb}, col_names_dict=self.col_names_dict_, y=yb)
+
+    def _fit(self, X, y, X_val, y_val) -> None:
+        import torch
+        import torch_frame
+
+        cfg = self.config
+        with _torch_threads(cfg["num_threads"]):
+            self._fit_impl(X, y, X_val, y_val)
+
+    def _fit_impl(self, X, y, X_val, y_val) -> None:
+        import torch
+        import torch_frame
+
+        cfg = self.config
+        gen = _seed_everything(self.seed)
+        names = [f"x{j}" for j in range(X.shape[1])]
+        col_stats = self._col_stats(X, names)
+        self.col_names_dict_ = {torch_frame.numerical: names}
+        if cfg["standardize_y"]:
+            self.y_mean_ = float(np.mean(y, dtype=np.float64))
+            self.y_std_ = float(np.std(y, dtype=np.float64)) or 1.0
+        else:
+            self.y_mean_, self.y_std_ = 0.0, 1.0
+        dev = torch.device(self.device)
+        self.model_ = self._build_model(col_stats, self.col_names_dict_, X, y).to(dev)
+        epochs = int(cfg["epochs"])
+        decay_epoch = cfg["lr_decay_epoch"]
+        decay_epoch = max(1, epochs // 2) if decay_epoch is None else int(decay_epoch)
+        gamma = float(cfg["lr_final"]) / float(cfg["lr"])
+
+        def make_opt(steps_per_epoch):
+            opt = torch.optim.AdamW(self.model_.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch], gamma=gamma)
+            return opt, sched, "epoch"
+
+        def forward(xb):
+            return self._call(self._tf(xb), train=False)
+
+        hist = _train_loop(
+            model=self.model_,
+            forward=forward,
+            X=X,
+            y=y,
+            X_val=X_val,
+            y_val=y_val,
+            y_mean=self.y_mean_,
+            y_std=self.y_std_,
+            make_optimizer=make_opt,
+            epochs=epochs,
+            batch_size=int(cfg["batch_size"]),
+            eval_batch_size=int(cfg["eval_batch_size"]),
+            patience=cfg["patience"],
+            min_delta=float(cfg["min_delta"]),
+            device=dev,
+            generator=gen,
+            seed=self.seed,
+            progress=bool(cfg["progress"]),
+            desc=self.name,
+            train_loss=self._train_loss(),
+        )
+        self._forward = forward
+        self.fit_info_.update(hist)
+
+    def _train_loss(self):
+        return None
+
+    def _predict(self, X) -> np.ndarray:
+        import torch
+
+        with _torch_threads(self.config["num_threads"]):
+            pred = _predict_batches(self.model_, self._forward, X, int(self.config["eval_batch_size"]), torch.device(self.device))
+        return pred * self.y_std_ + self.y_mean_
+
+
+class TabNetRegressor(TorchFrameRegressor):
+    """TabNet (Arik & Pfister 2019) via ``torch_frame.nn.models.TabNet`` — paper Fig. 2 "TabNet".
+
+    Architecture from PyTorch-Frame ``examples/tabnet.py``: num_layers 6,
+    split_feat_channels = split_attn_channels = 128, gamma 1.2 (2 shared + 2 dependent GLU layers,
+    StackEncoder for numerical features — the model's defaults).
+    """
+
+    _arch = {"num_layers": 6, "channels": 128, "gamma": 1.2, "num_shared_glu_layers": 2, "num_dependent_glu_layers": 2}
+
+    def __init__(self, name: str = "TabNet", seed: int = 0, device: str = "cpu", **overrides: Any):
+        super().__init__(name=name, seed=seed, device=device, **overrides)
+
+    def _build_model(self, col_stats, col_names_dict, X, y):
+        from torch_frame.nn.models import TabNet
+
+        c = self.config
+        return TabNet(
+            out_channels=1,
+            num_layers=int(c["num_layers"]),
+            split_feat_channels=int(c["channels"]),
+            split_attn_channels=int(c["channels"]),
+            gamma=float(c["gamma"]),
+            col_stats=col_stats,
+            col_names_dict=col_names_dict,
+            num_shared_glu_layers=int(c["num_shared_glu_layers"]),
+            num_dependent_glu_layers=int(c["num_dependent_glu_layers"]),
+        )
+
+
+class ResNetRegressor(TorchFrameRegressor):
+    """ResNet for tabular data (Gorishniy et al. 2021) via ``torch_frame`` — paper Fig. 2 "ResNet".
+
+    Architecture from PyTorch-Frame ``examples/revisiting.py``: channels 256, num_layers 4, linear
+    numerical encoder (model default).
+    """
+
+    _arch = {"channels": 256, "num_layers": 4}
+
+    def __init__(self, name: str = "ResNet", seed: int = 0, device: str = "cpu", **overrides: Any):
+        super().__init__(name=name, seed=seed, device=device, **overrides)
+
+    def _build_model(self, col_stats, col_names_dict, X, y):
+        from torch_frame.nn.models import ResNet
+
+        c = self.config
+        return ResNet(
+            channels=int(c["channels"]),
+            out_channels=1,
+            num_layers=int(c["num_layers"]),
+            col_stats=col_stats,
+            col_names_dict=col_names_dict,
+        )
+
+
+class FTTransformerRegressor(TorchFrameRegressor):
+    """FT-Transformer (Gorishniy et al. 2021) via ``torch_frame`` — paper Fig. 2 "FTTransformer".
+
+    Architecture from PyTorch-Frame ``examples/revisiting.py``: channels 256, num_layers 4, linear
+    numerical encoder (model default).
+    """
+
+    _arch = {"channels": 256, "num_layers": 4}
+
+    def __init__(self, name: str = "FTTransformer", seed: int = 0, device: str = "cpu", **overrides: Any):
+        super().__init__(name=name, seed=seed, device=device, **overrides)
+
+    def _build_model(self, col_stats, col_names_dict, X, y):
+        from torch_frame.nn.models import FTTransformer
+
+        c = self.config
+        return FTTransformer(
+            channels=int(c["channels"]),
+            out_channels=1,
+            num_layers=int(c["num_layers"]),
+            col_stats=col_stats,
+            col_names_dict=col_names_dict,
+        )
+
+
+class ExcelFormerRegressor(TorchFrameRegressor):
+    """ExcelFormer (Chen et al. 2024) via ``torch_frame`` — paper Fig. 2 "ExcelFormer".
+
+    Architecture from PyTorch-Frame ``examples/excelformer.py``: channels 256, num_heads 4,
+    num_layers 5, diam_dropout 0.3, aium_dropout 0, residual_dropout 0; features sorted by mutual
+    information with the target (``MutualInformationSort``'s ``mutual_info_regression``, fitted on
+    at most ``max_mi_rows`` seeded rows); training uses ExcelFormer's FEAT-MIX mixup
+    (``mixup='feature'``, beta 0.5, as the example's ``forward_mixup``); ``mixup=None`` disables it.
+    """
+
+    _arch = {
+        "channels": 256,
+        "num_heads": 4,
+        "num_layers": 5,
+        "diam_dropout": 0.3,
+        "aium_dropout": 0.0,
+        "residual_dropout": 0.0,
+        "mixup": "feature",
+        "beta": 0.5,
+        "max_mi_rows": 100_000,
+    }
+
+    def __init__(self, name: str = "ExcelFormer", seed: int = 0, device: str = "cpu", **overrides: Any):
+        super().__init__(name=name, seed=seed, device=device, **overrides)
+
+    def _build_model(self, col_stats, col_names_dict, X, y):
+        import torch
+        from sklearn.feature_selection import mutual_info_regression
+        from torch_frame.nn.models import ExcelFormer
+
+        c = self.config
+        m = int(c["max_mi_rows"])
+        if X.shape[0] > m:
+            rows = np.sort(np.random.default_rng(self.seed).choice(X.shape[0], m, replace=False))
+            Xs, ys = X[rows], y[rows]
+        else:
+            Xs, ys = X, y
+        mi = mutual_info_regression(Xs, ys, random_state=self.seed)
+        order = np.argsort(-mi, kind="stable")
+        self.mi_order_ = order
+        self.mi_scores_ = mi[order]
+        names = col_names_dict[next(iter(col_names_dict))]
+        sorted_names = [names[j] for j in order]
+        col_names_dict[next(iter(col_names_dict))][:] = sorted_names  # same dict object as self.col_names_dict_
+        self._order_t = torch.from_numpy(order.astype(np.int64))
+        # MI scores must be positive for FEAT-MIX weights; guard all-zero scores
+        scores = np.maximum(self.mi_scores_, 0.0)
+        if scores.sum() <= 0:
+            scores = np.ones_like(scores)
+        self._mi_t = torch.tensor(scores, dtype=torch.float32)
+        return ExcelFormer(
+            in_channels=int(c["channels"]),
+            out_channels=1,
+            num_cols=X.shape[1],
+            num_layers=int(c["num_layers"]),
+            num_heads=int(c["num_heads"]),
+            col_stats=col_stats,
+            col_names_dict=col_names_dict,
+            diam_dropout=float(c["diam_dropout"]),
+            aium_dropout=float(c["aium_dropout"]),
+            residual_dropout=float(c["residual_dropout"]),
+            mixup=c["mixup"],
+            beta=float(c["beta"]),
+        )
+
+    def _tf(self, xb, yb=None):
+        order = self._order_t.to(xb.device)
+        tf = super()._tf(xb.index_select(1, order), yb)
+        tf.mi_scores = self._mi_t.to(xb.device)
+        return tf
+
+    def _train_loss(self):
+        if self.config["mixup"] is None:
+            return None
+        import torch.nn.functional as F
+
+        def loss(xb, yb):
+            out, y_mix = self.model_(self._tf(xb, yb), mixup_encoded=True)
+            return F.mse_loss(out.reshape(-1), y_mix.reshape(-1))
+
+        return loss

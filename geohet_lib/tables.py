@@ -1,0 +1,36 @@
+"""Writing regenerated tables: CSV and Markdown, the paper's values beside this run's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_path
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub-flavoured Markdown table (no optional dependency on ``tabulate``)."""
+    def fmt(v) -> str:
+        if isinstance(v, float):
+            return "" if pd.isna(v) else format(v, floatfmt)
+        return "" if v is None else str(v)
+
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, stem: str, tables_dir: str | Path, title: str,
+                notes: str = "") -> list[Path]:
+    """Write ``<tables_dir>/<stem>.csv`` and ``.md`` (title, table, notes), atomically."""
+    tables_dir = Path(tables_dir)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    csv, md = tables_dir / f"{stem}.csv", tables_dir / f"{stem}.md"
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(md) as tmp:
+        tmp.write_text(f"# {title}\n\n{to_markdown(df)}\n{notes.strip()}\n")
+    return [csv, md]
