@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-CHAIN = ["01_dataset_building", "02_graph_construction"]
+CHAIN = ["01_dataset_building", "02_graph_construction", "03_training"]
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +49,12 @@ def test_notebook_runs_on_smoke(name, workdir):
     assert any(f.startswith(prefix) for f in figures), figures
     for png in (workdir / "figures").glob(f"{prefix}*.png"):
         assert png.with_suffix(".pdf").exists()
+    if name == "03_training":
+        import pandas as pd
+
+        table = pd.read_csv(workdir / "tables" / "gpp_table2.csv")
+        assert {"method", "RMSE", "R2", "paper RMSE", "claim"} <= set(table.columns)
+        ran = table.dropna(subset=["RMSE"])
+        assert "GeoHet" in set(ran["method"]) and len(ran) >= 10
+        assert (workdir / "tables" / "gpp_table2.md").exists()
+        assert (workdir / "tables" / "gpp_table2_beyond_recovery.csv").exists()

@@ -125,7 +125,7 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
         batches = iterate_batches(cache, train_ex, cell_cluster, cfg.batch_size, True,
                                   seed=_epoch_seed(cfg.seed, epoch), device=device)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+                   disable=not progress, leave=False, mininterval=10.0)
         for b, (x, y, c, s) in enumerate(bar):
             if b >= n_batches:
                 break
