@@ -132,16 +132,16 @@ def baseline_settings(profile: str) -> tuple[dict[str, dict], dict[str, int]]:
     rounds = 20 if small else 300
     ov: dict[str, dict] = {m: {"num_boost_round": rounds} for m in _BOOSTING}
     ov["CatBoost"] = {"iterations": rounds}
-    ov["RandomForestMSE"] = {"n_estimators": 10 if small else 100}
+    ov["RandomForestMSE"] = {"n_estimators": 10 if small else 50}
     ov["MLP"] = {"epochs": 1 if small else 4, "progress": False}
     width, depth = (16, 1) if small else (64, 2)
     for m in _DEEP:
-        ov[m] = {"epochs": 1 if small else 3, "progress": False, "channels": width,
+        ov[m] = {"epochs": 1 if small else 2, "progress": False, "channels": width,
                  "num_layers": depth}
-    ov["ExcelFormer"]["num_heads"] = 2 if small else 4
-    rows = {m: (2000 if small else 200_000) for m in ("RandomForestMSE", "KNeighborsUnif",
+    ov["ExcelFormer"].update(num_heads=2 if small else 4, max_mi_rows=2000 if small else 10_000)
+    rows = {m: (2000 if small else 100_000) for m in ("RandomForestMSE", "KNeighborsUnif",
                                                       "KNeighborsDist")}
-    rows.update({m: (2000 if small else 100_000) for m in _DEEP})
+    rows.update({m: (2000 if small else 30_000) for m in _DEEP})
     return ov, rows
 
 
