@@ -40,6 +40,35 @@ class GraphConfig:
     n2v_negative: int = 5
 
 
+#: drivers of a light-use-efficiency GPP model: the covariates of the GWR family (paper 4.3 does
+#: not list the variables its GWR models used; all 43 features are collinear, the 17 land-cover
+#: fractions sum to one, so a local linear model on all of them is singular)
+GWR_COVARIATES: tuple[str, ...] = (
+    "temperature_2m", "temperature_2m_min", "surface_net_solar_radiation_sum",
+    "volumetric_soil_water_layer_2", "leaf_area_index_high_vegetation",
+    "leaf_area_index_low_vegetation",
+)
+
+
+@dataclass(frozen=True)
+class Section43Config:
+    """GWR / GTWR / GNNWR / GTNNWR against GeoHet on a subset of land cells (GPP paper 4.3)."""
+
+    n_cells: int = 6000  # paper: 6,000 land cells sampled uniformly
+    weeks: tuple[int, ...] | None = None  # weeks GWR is fitted (one model each): None = all 46
+    gnnwr_weeks: tuple[int, ...] | None = None  # weeks GNNWR is fitted: None = all 46
+    report_weeks: tuple[int, ...] = (1, 10, 20, 30, 40)  # the paper's Table 1 columns
+    figure_week: int = 40  # the paper's Figure 3
+    covariates: tuple[str, ...] = GWR_COVARIATES
+    gnnwr_epochs: int = 300  # upper bound; early stopping on 10 % of the cells
+    gnnwr_patience: int = 30
+    gtnnwr_epochs: int = 300
+    gtnnwr_references: int = 2048  # space-time reference points of GTNNWR
+    gtwr_bw_max: int = 1000  # upper end of GTWR's neighbour-count search
+    gtwr_n_focal: int = 20000  # focal points that estimate AICc during GTWR's search
+    gtwr_log_tau_tol: float = 0.05  # GTWR's tau search stops when tau is known within ~5 %
+
+
 @dataclass(frozen=True)
 class GPPConfig:
     """Sizes of the GPP study (Climate2GPP-like data, GeoHet)."""
@@ -62,6 +91,7 @@ class GPPConfig:
     enc_layers: int = 2  # stacked Dual Attention modules (value not given)
     dec_layers: int = 2  # transformer decoder layers (value not given)
     n_heads: int = 4
+    sec43: Section43Config = field(default_factory=Section43Config)
 
     @property
     def train_years(self) -> tuple[int, ...]:
@@ -103,6 +133,10 @@ def _build_profiles() -> dict[str, Profile]:
             enc_layers=1,
             dec_layers=1,
             n_heads=2,
+            sec43=Section43Config(n_cells=150, weeks=(1, 10, 20, 30, 40),
+                                  gnnwr_weeks=(1, 10, 20, 30, 40), gnnwr_epochs=40,
+                                  gnnwr_patience=10, gtnnwr_epochs=10, gtnnwr_references=128,
+                                  gtwr_bw_max=300, gtwr_n_focal=2000, gtwr_log_tau_tol=0.3),
         ),
     )
     default = Profile(
@@ -121,6 +155,9 @@ def _build_profiles() -> dict[str, Profile]:
             n_tokens=8,
             enc_layers=1,
             dec_layers=1,
+            sec43=Section43Config(n_cells=1000, gnnwr_weeks=(1, 10, 20, 30, 40), gnnwr_epochs=150,
+                                  gnnwr_patience=20, gtnnwr_epochs=30, gtnnwr_references=256,
+                                  gtwr_bw_max=600, gtwr_n_focal=5000, gtwr_log_tau_tol=0.2),
         ),
     )
     paper = Profile(

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-CHAIN = ["01_dataset_building", "02_graph_construction", "03_training"]
+CHAIN = ["01_dataset_building", "02_graph_construction", "03_training", "03_training_gwr_family"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_notebook_runs_on_smoke(name, workdir):
                     "tables_dir": str(workdir / "tables")},
     )
     figures = sorted(p.name for p in (workdir / "figures").glob("gpp_0*.png"))
-    prefix = f"gpp_{name[:2]}_"
+    prefix = "gpp_03_sec43_" if name == "03_training_gwr_family" else f"gpp_{name[:2]}_"
     assert any(f.startswith(prefix) for f in figures), figures
     for png in (workdir / "figures").glob(f"{prefix}*.png"):
         assert png.with_suffix(".pdf").exists()
@@ -58,3 +58,14 @@ def test_notebook_runs_on_smoke(name, workdir):
         assert "GeoHet" in set(ran["method"]) and len(ran) >= 10
         assert (workdir / "tables" / "gpp_table2.md").exists()
         assert (workdir / "tables" / "gpp_table2_beyond_recovery.csv").exists()
+    if name == "03_training_gwr_family":
+        import pandas as pd
+
+        t1 = pd.read_csv(workdir / "tables" / "gpp_4_3_table1.csv")
+        assert set(t1["method"]) == {"GWR", "GNNWR", "GTWR", "GTNNWR", "GeoHet"}
+        assert t1[["RMSE w1", "RMSE w40", "RMSE overall"]].notna().all().all()
+        assert {"paper w40", "claim", "fit s"} <= set(t1.columns)
+        t2 = pd.read_csv(workdir / "tables" / "gpp_4_3_table2.csv")
+        assert set(t2["method"]) == {"GNNWR", "GeoHet"}
+        assert (t2["gap"] - (t2["test RMSE"] - t2["train RMSE"])).abs().max() < 1e-9
+        assert (workdir / "figures" / "gpp_03_sec43_figure3.png").exists()
