@@ -99,12 +99,51 @@ class GPPConfig:
         return tuple(y for y in self.years if y not in self.test_years)
 
 
+SOC_REGIONS: tuple[str, ...] = ("africa", "europe", "global")
+
+
+@dataclass(frozen=True)
+class SOCConfig:
+    """Sizes of the SOC study (harmonised soil corpus, heterogeneous graph, SpTGNN).
+
+    The paper (SOC paper 4.1-4.5, Tables 3 and 6) has about 26k (Africa), 14k (Europe) and
+    49k (Global) samples, 2013-2022, 224-pixel image patches, a 90/5/5 split stratified over
+    10 quantile bins of log(1 + SOC), KNN imputation with k = 5.
+    """
+
+    # "global" is the whole corpus (Africa + Europe + elsewhere), as in the paper (Table 3: 49,044)
+    n_samples: tuple[tuple[str, int], ...] = (("africa", 26000), ("europe", 14000),
+                                              ("global", 49000))
+    years: tuple[int, int] = (2013, 2022)  # first and last sampling year
+    patch_size: int = 224  # pixels per side of the Sentinel-2 / Sentinel-1 / DEM patches
+    split: tuple[float, float, float] = (0.90, 0.05, 0.05)  # train / validation / test
+    n_strata: int = 10  # quantile bins of log(1 + SOC) the split is stratified over
+    impute_k: int = 5  # KNN imputation of covariates (fitted on training samples)
+    max_distance_km: float = 2000.0  # no spatial edge longer than this
+    model_scale: float = 1.0  # widths of SpTGNN / ViT relative to the paper's Table 6
+    epochs: int | None = None  # None: Table 6's per-region maximum epochs
+    vit_dim: int = 192  # the small ViT standing in for TerraMind (its weights cannot be fetched)
+    vit_depth: int = 6
+    vit_heads: int = 3
+    vit_patch: int = 16  # ViT token size in pixels
+    vit_epochs: int = 20
+    vit_warmup_epochs: int = 5  # frozen body, head only (SOC paper 5.2)
+
+    def samples(self, region: str) -> int:
+        """Number of samples of ``region``."""
+        d = dict(self.n_samples)
+        if region not in d:
+            raise ValueError(f"unknown region {region!r}: choose one of {', '.join(d)}")
+        return d[region]
+
+
 @dataclass(frozen=True)
 class Profile:
     """One named profile: every size of every stage."""
 
     name: str
     gpp: GPPConfig
+    soc: SOCConfig = field(default_factory=SOCConfig)
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +177,9 @@ def _build_profiles() -> dict[str, Profile]:
                                   gnnwr_patience=10, gtnnwr_epochs=10, gtnnwr_references=128,
                                   gtwr_bw_max=300, gtwr_n_focal=2000, gtwr_log_tau_tol=0.3),
         ),
+        soc=SOCConfig(n_samples=(("africa", 400), ("europe", 250), ("global", 800)),
+                      patch_size=16, model_scale=0.125, epochs=3, vit_dim=32, vit_depth=2,
+                      vit_heads=2, vit_patch=8, vit_epochs=2, vit_warmup_epochs=1),
     )
     default = Profile(
         name="default",
@@ -159,6 +201,9 @@ def _build_profiles() -> dict[str, Profile]:
                                   gnnwr_patience=20, gtnnwr_epochs=30, gtnnwr_references=256,
                                   gtwr_bw_max=600, gtwr_n_focal=5000, gtwr_log_tau_tol=0.2),
         ),
+        soc=SOCConfig(n_samples=(("africa", 4000), ("europe", 2500), ("global", 8000)),
+                      patch_size=32, model_scale=0.25, epochs=40, vit_dim=64, vit_depth=3,
+                      vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2),
     )
     paper = Profile(
         name="paper",

@@ -42,3 +42,23 @@ def test_data_dir_layout(tmp_path):
     with pytest.raises(ValueError, match="unknown profile"):
         data_dir("gpp", "huge", tmp_path)
     assert get_profile("smoke").to_dict()["gpp"]["graph"]["n_clusters"] == 24
+
+
+def test_soc_profiles_follow_the_paper_and_shrink():
+    s = get_profile("paper").soc
+    assert (s.samples("africa"), s.samples("europe"), s.samples("global")) == (26000, 14000, 49000)
+    assert s.patch_size == 224 and s.split == (0.90, 0.05, 0.05) and s.n_strata == 10
+    assert s.impute_k == 5 and s.max_distance_km == 2000.0
+    for name in PROFILES:
+        soc = get_profile(name).soc
+        assert soc.samples("africa") + soc.samples("europe") <= soc.samples("global")
+    sizes = [get_profile(n).soc.samples("global") for n in ("smoke", "default", "paper")]
+    assert sizes == sorted(sizes)
+    with pytest.raises(ValueError, match="unknown region"):
+        s.samples("asia")
+
+
+def test_section43_profiles():
+    assert get_profile("paper").gpp.sec43.n_cells == 6000
+    assert get_profile("paper").gpp.sec43.report_weeks == (1, 10, 20, 30, 40)
+    assert get_profile("smoke").gpp.sec43.n_cells < get_profile("default").gpp.sec43.n_cells
