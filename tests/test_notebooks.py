@@ -9,7 +9,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-CHAIN = ["01_dataset_building", "02_graph_construction", "03_training", "03_training_gwr_family"]
+# (notebook, study, prefix of the figures it must write), in the order run_all.sh runs them
+CHAIN = [
+    ("01_dataset_building", "gpp", "gpp_01_"),
+    ("02_graph_construction", "gpp", "gpp_02_"),
+    ("03_training", "gpp", "gpp_03_"),
+    ("03_training_gwr_family", "gpp", "gpp_03_sec43_"),
+    ("01_dataset_building_soc", "soc", "soc_01_"),
+    ("02_graph_construction_soc", "soc", "soc_02_"),
+    ("03_training_soc", "soc", "soc_03_"),
+]
+CHAIN = [c for c in CHAIN if (NOTEBOOKS / f"{c[0]}.ipynb").exists()]
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +42,19 @@ def test_notebooks_are_stored_without_outputs_and_have_parameters():
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("name", CHAIN)
-def test_notebook_runs_on_smoke(name, workdir):
+@pytest.mark.parametrize("name,study,prefix", CHAIN, ids=[c[0] for c in CHAIN])
+def test_notebook_runs_on_smoke(name, study, prefix, workdir):
     import papermill as pm
 
     out = workdir / f"{name}.ipynb"
     pm.execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
         kernel_name="python3",
-        parameters={"study": "gpp", "profile": "smoke", "seed": 0, "device": "cpu",
+        parameters={"study": study, "profile": "smoke", "seed": 0, "device": "cpu",
                     "data_root": str(workdir / "data"), "figures_dir": str(workdir / "figures"),
                     "tables_dir": str(workdir / "tables")},
     )
-    figures = sorted(p.name for p in (workdir / "figures").glob("gpp_0*.png"))
-    prefix = "gpp_03_sec43_" if name == "03_training_gwr_family" else f"gpp_{name[:2]}_"
+    figures = sorted(p.name for p in (workdir / "figures").glob(f"{study}_0*.png"))
     assert any(f.startswith(prefix) for f in figures), figures
     for png in (workdir / "figures").glob(f"{prefix}*.png"):
         assert png.with_suffix(".pdf").exists()
@@ -69,3 +78,9 @@ def test_notebook_runs_on_smoke(name, workdir):
         assert set(t2["method"]) == {"GNNWR", "GeoHet"}
         assert (t2["gap"] - (t2["test RMSE"] - t2["train RMSE"])).abs().max() < 1e-9
         assert (workdir / "figures" / "gpp_03_sec43_figure3.png").exists()
+    if name == "01_dataset_building_soc":
+        assert (workdir / "tables" / "soc_table3.csv").exists()
+        assert (workdir / "data" / "soc" / "smoke" / "corpus.parquet").exists()
+    if name == "02_graph_construction_soc":
+        for region in ("africa", "europe", "global"):
+            assert (workdir / "data" / "soc" / "smoke" / f"graph_{region}.pt").exists()
