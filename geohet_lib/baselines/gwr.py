@@ -21,9 +21,12 @@ effective observations), the bandwidth chosen by **golden-section search on AICc
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
+
+LOG = logging.getLogger("geohet")
 
 __all__ = ["GWR", "check_spatial_inputs"]
 
@@ -78,7 +81,9 @@ class GWR:
     criterion : ``"AICc"`` (default), ``"AIC"``, ``"BIC"`` or ``"CV"``.
     spherical : True: ``coords`` are (lon, lat) degrees, great-circle distances in km (mgwr's
         haversine); False: projected (x, y) coordinates, Euclidean distances.
-    bw_min, bw_max : optional search bounds passed to ``Sel_BW.search``.
+    bw_min, bw_max : optional search bounds passed to ``Sel_BW.search`` (mgwr's default lower
+        bound for an adaptive kernel is 40 + 2 x the number of parameters; a warning is logged
+        when the selection stops there).
     n_jobs : joblib workers of mgwr's local fits (1 avoids process start-up on small n).
 
     Fitted attributes: ``bandwidth_``, ``aicc_``, ``params_`` (n, k+1; intercept in column 0),
@@ -136,6 +141,11 @@ class GWR:
             if self.bw_max is not None:
                 kw["bw_max"] = self.bw_max
             bw = float(sel.search(criterion=self.criterion, **kw))
+            lo = sel.search_params.get("bw_min") or (40 + 2 * (X.shape[1] + 1))
+            if not self.fixed and bw <= float(lo) + 1:
+                LOG.warning("GWR: the selected bandwidth (%g neighbours) sits on the lower end of "
+                            "the search (%g; mgwr's default is 40 + 2 x parameters): pass a "
+                            "smaller bw_min to search further", bw, float(lo))
         elif not self.fixed and not (X.shape[1] + 1 < bw <= len(y)):
             raise ValueError(f"an adaptive bandwidth is a neighbour count in ({X.shape[1] + 1}, "
                              f"{len(y)}], got {bw}")
