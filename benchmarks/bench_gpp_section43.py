@@ -77,7 +77,7 @@ def run_one(method: str, args) -> dict:
 
         secs, bws = [], []
         for w in range(1, args.weeks + 1):
-            m = GWR().fit(coords, sub.x_clim[:, w - 1], sub.y_clim[:, w - 1])
+            m = GWR(bw_min=k + 3).fit(coords, sub.x_clim[:, w - 1], sub.y_clim[:, w - 1])
             secs.append(m.fit_seconds_)
             bws.append(m.bandwidth_)
         out.update(seconds_per_week=float(np.mean(secs)), weeks_timed=args.weeks, bandwidths=bws,

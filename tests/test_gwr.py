@@ -139,3 +139,27 @@ def test_check_spatial_inputs_shapes():
         check_spatial_inputs(np.zeros((3, 3)), np.zeros((3, 1)))
     with pytest.raises(ValueError, match="at least"):
         check_spatial_inputs(np.zeros((3, 2)), np.zeros((3, 1)), min_rows=5)
+
+
+def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch):
+    """When small neighbourhoods are singular (locally collinear covariates, e.g. constant leaf
+    area under snow), the search restarts from a larger lower end instead of failing; and a
+    search that is singular even at mgwr's own lower end is a clear error."""
+    coords, X, y, _ = georgia
+    original = mgwr_sel.Sel_BW.search
+    tried = []
+
+    def search(self, *a, bw_min=None, **kw):
+        tried.append(bw_min)
+        if bw_min is not None and bw_min < 20:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return original(self, *a, bw_min=bw_min, **kw)
+
+    monkeypatch.setattr(mgwr_sel.Sel_BW, "search", search)
+    m = GWR(bw_min=6, spherical=False).fit(coords, X, y)
+    assert tried == [6, 12, 24] and m.bw_min_used_ == 24 and m.bandwidth_ >= 24
+    tried.clear()
+    monkeypatch.setattr(mgwr_sel.Sel_BW, "search",
+                        lambda self, *a, **kw: (_ for _ in ()).throw(np.linalg.LinAlgError("x")))
+    with pytest.raises(ValueError, match="singular"):
+        GWR(bw_min=40, spherical=False).fit(coords, X, y)

@@ -136,11 +136,27 @@ class GWR:
             sel = Sel_BW(coords, y[:, None], X, kernel=self.kernel, fixed=self.fixed,
                          spherical=self.spherical, n_jobs=self.n_jobs)
             kw = {}
-            if self.bw_min is not None:
-                kw["bw_min"] = self.bw_min
             if self.bw_max is not None:
                 kw["bw_max"] = self.bw_max
-            bw = float(sel.search(criterion=self.criterion, **kw))
+            default_min = 40 + 2 * (X.shape[1] + 1)  # mgwr's own lower end (adaptive kernel)
+            bw_min = self.bw_min
+            while True:
+                if bw_min is not None:
+                    kw["bw_min"] = bw_min
+                try:
+                    bw = float(sel.search(criterion=self.criterion, **kw))
+                    break
+                except np.linalg.LinAlgError:
+                    # small neighbourhoods can be locally collinear (e.g. snow-covered regions
+                    # with constant leaf area): widen the lower end of the search and retry
+                    if self.fixed or bw_min is None or bw_min >= default_min:
+                        raise ValueError("GWR: a local regression is singular (locally collinear "
+                                         "covariates); drop collinear covariates or search "
+                                         "larger bandwidths (bw_min)") from None
+                    LOG.warning("GWR: local regressions with %g neighbours are singular; "
+                                "searching from %g", bw_min, min(2 * bw_min, default_min))
+                    bw_min = min(2 * bw_min, default_min)
+            self.bw_min_used_ = bw_min
             lo = sel.search_params.get("bw_min") or (40 + 2 * (X.shape[1] + 1))
             if not self.fixed and bw <= float(lo) + 1:
                 LOG.warning("GWR: the selected bandwidth (%g neighbours) sits on the lower end of "
