@@ -175,3 +175,21 @@ def test_true_heterogeneity_uses_the_week_light_use_efficiency(smoke_gpp_dir, su
     aligned, r = s43.align_to_truth(-pc, pc)
     np.testing.assert_allclose(aligned, pc)
     assert r == pytest.approx(1.0)
+
+
+def test_a_week_that_cannot_be_fitted_is_reported_and_left_out(subset):
+    class Failing(_OLS):
+        calls = 0
+
+        def fit(self, coords, X, y, t=None):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise ValueError("GWR: a local regression is singular")
+            return super().fit(coords, X, y)
+
+    res = s43.run_per_week("GWR", Failing, subset, weeks=(1, 10, 20), figure_week=40,
+                           progress=False)
+    assert res.weeks_run == [1, 20, 40] and "singular" in res.config["failed_weeks"][10]
+    assert np.isnan(res.test_pred[:, 9]).all()
+    scores = s43.weekly_scores([res], subset)
+    assert set(scores["week"]) == {1, 20, 40}

@@ -165,6 +165,9 @@ def run_per_week(name: str, make_model, subset: Subset43, weeks=None, figure_wee
 
     ``make_model()`` returns a fresh estimator with ``fit(coords, X, y)``,
     ``predict(coords, X)`` and ``local_coefficients(coords)``. The figure week is always run.
+    A week whose fit raises ``ValueError`` (GWR: a singular local regression, e.g. net solar
+    radiation exactly 0 over a polar-night neighbourhood) is logged, listed in
+    ``config["failed_weeks"]`` and left out of ``weeks_run``.
     """
     from tqdm.auto import tqdm
 
@@ -174,10 +177,16 @@ def run_per_week(name: str, make_model, subset: Subset43, weeks=None, figure_wee
     train = np.full((n, T), np.nan)
     coef, secs, cfg, bws = None, {}, {}, {}
     coords = subset.coords
+    failed: dict[int, str] = {}
     for w in tqdm(weeks, desc=name, disable=not progress, unit="week"):
         m = make_model()
         t0 = time.perf_counter()
-        m.fit(coords, subset.x_clim[:, w - 1], subset.y_clim[:, w - 1])
+        try:
+            m.fit(coords, subset.x_clim[:, w - 1], subset.y_clim[:, w - 1])
+        except ValueError as err:  # e.g. GWR: locally collinear covariates (polar night)
+            failed[w] = str(err)
+            LOG.warning("%s: week %d could not be fitted (%s); it is left out", name, w, err)
+            continue
         secs[w] = time.perf_counter() - t0
         train[:, w - 1] = m.predict(coords, subset.x_clim[:, w - 1])
         test[:, w - 1] = m.predict(coords, subset.x_test[:, w - 1])
@@ -188,8 +197,10 @@ def run_per_week(name: str, make_model, subset: Subset43, weeks=None, figure_wee
             bws[w] = float(m.bandwidth_)
     if bws:
         cfg["bandwidth_by_week"] = bws
+    if failed:
+        cfg["failed_weeks"] = failed
     return MethodResult(name, test, train, subset.y_clim, coef, float(sum(secs.values())),
-                        weeks, cfg, secs)
+                        [w for w in weeks if w not in failed], cfg, secs)
 
 
 def run_space_time(name: str, model, subset: Subset43, figure_week: int = 40) -> MethodResult:
