@@ -142,9 +142,9 @@ def test_check_spatial_inputs_shapes():
 
 
 def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch):
-    """When small neighbourhoods are singular (locally collinear covariates, e.g. constant leaf
-    area under snow), the search restarts from a larger lower end instead of failing; and a
-    search that is singular even at mgwr's own lower end is a clear error."""
+    """When small neighbourhoods are singular (locally collinear covariates, e.g. leaf area 0 over
+    a desert), the search restarts from a doubled lower end instead of failing; a search that is
+    singular up to all observations is a clear error."""
     coords, X, y, _ = georgia
     original = mgwr_sel.Sel_BW.search
     tried = []
@@ -162,4 +162,4 @@ def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch):
     monkeypatch.setattr(mgwr_sel.Sel_BW, "search",
                         lambda self, *a, **kw: (_ for _ in ()).throw(np.linalg.LinAlgError("x")))
     with pytest.raises(ValueError, match="singular"):
-        GWR(bw_min=40, spherical=False).fit(coords, X, y)
+        GWR(bw_min=40, spherical=False).fit(coords, X, y)  # 40 -> 80 -> 159 = n -> error

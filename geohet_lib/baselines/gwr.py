@@ -147,15 +147,16 @@ class GWR:
                     bw = float(sel.search(criterion=self.criterion, **kw))
                     break
                 except np.linalg.LinAlgError:
-                    # small neighbourhoods can be locally collinear (e.g. snow-covered regions
-                    # with constant leaf area): widen the lower end of the search and retry
-                    if self.fixed or bw_min is None or bw_min >= default_min:
+                    # small neighbourhoods can be locally collinear (a covariate constant over a
+                    # desert or a polar night): widen the lower end of the search and retry
+                    start = default_min if bw_min is None else bw_min
+                    if self.fixed or start >= len(y):
                         raise ValueError("GWR: a local regression is singular (locally collinear "
-                                         "covariates); drop collinear covariates or search "
-                                         "larger bandwidths (bw_min)") from None
+                                         "covariates) at every bandwidth tried; drop collinear "
+                                         "covariates") from None
+                    bw_min = min(2 * start, len(y))
                     LOG.warning("GWR: local regressions with %g neighbours are singular; "
-                                "searching from %g", bw_min, min(2 * bw_min, default_min))
-                    bw_min = min(2 * bw_min, default_min)
+                                "searching from %g", start, bw_min)
             self.bw_min_used_ = bw_min
             lo = sel.search_params.get("bw_min") or (40 + 2 * (X.shape[1] + 1))
             if not self.fixed and bw <= float(lo) + 1:
