@@ -101,10 +101,9 @@ _BLOCK_ELEMENTS = 1 << 22  # max focal x neighbour x parameter elements per batc
 
 def lonlat_to_xyz(lonlat: np.ndarray, radius: float = EARTH_RADIUS_KM) -> np.ndarray:
     """(lon, lat) in degrees -> 3-D Cartesian position (km) on a sphere of ``radius``."""
-    lon = np.radians(lonlat[:, 0])
-    lat = np.radians(lonlat[:, 1])
-    cl = np.cos(lat)
-    return radius * np.column_stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)])
+    from ..gpp.graph import lonlat_to_unit_sphere  # lazy: keeps this module numpy-only at import
+
+    return radius * lonlat_to_unit_sphere(lonlat[:, 0], lonlat[:, 1])
 
 
 def gtwr_criterion(name: str, n: float, rss: float, tr_s: float, cv_sum: float | None = None) -> float:

@@ -165,11 +165,11 @@ def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM):
 
 
 def unit_vectors(lat, lon) -> np.ndarray:
-    """3-D unit vectors ``(n, 3)`` of points in degrees (for chord k-NN on the sphere)."""
-    p = np.deg2rad(np.asarray(lat, dtype=np.float64)).ravel()
-    lam = np.deg2rad(np.asarray(lon, dtype=np.float64)).ravel()
-    cp = np.cos(p)
-    return np.stack((cp * np.cos(lam), cp * np.sin(lam), np.sin(p)), axis=1)
+    """3-D unit vectors ``(n, 3)`` of points in degrees (for chord k-NN on the sphere); the GPP
+    graph's :func:`~geohet_lib.gpp.graph.lonlat_to_unit_sphere` with (lat, lon) argument order."""
+    from ..gpp.graph import lonlat_to_unit_sphere
+
+    return lonlat_to_unit_sphere(lon, lat)
 
 
 def _chord_to_km(chord) -> np.ndarray:
