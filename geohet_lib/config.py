@@ -128,6 +128,10 @@ class SOCConfig:
     vit_patch: int = 16  # ViT token size in pixels
     vit_epochs: int = 20
     vit_warmup_epochs: int = 5  # frozen body, head only (SOC paper 5.2)
+    # SpTGNN steps: False = Table 6's mini-batches of target nodes with sampled neighbourhoods
+    # (the paper; a GPU's job at full size); True = full-batch steps with the square-root
+    # scaled learning rate (soc.configs.full_batch_lr): far fewer, cheaper steps on a CPU
+    full_batch: bool = False
 
     def samples(self, region: str) -> int:
         """Number of samples of ``region``."""
@@ -179,7 +183,8 @@ def _build_profiles() -> dict[str, Profile]:
         ),
         soc=SOCConfig(n_samples=(("africa", 400), ("europe", 250), ("global", 800)),
                       patch_size=16, model_scale=0.125, epochs=3, vit_dim=32, vit_depth=2,
-                      vit_heads=2, vit_patch=8, vit_epochs=2, vit_warmup_epochs=1),
+                      vit_heads=2, vit_patch=8, vit_epochs=2, vit_warmup_epochs=1,
+                      full_batch=True),
     )
     default = Profile(
         name="default",
@@ -202,8 +207,9 @@ def _build_profiles() -> dict[str, Profile]:
                                   gtwr_bw_max=600, gtwr_n_focal=5000, gtwr_log_tau_tol=0.2),
         ),
         soc=SOCConfig(n_samples=(("africa", 4000), ("europe", 2500), ("global", 8000)),
-                      patch_size=32, model_scale=0.25, epochs=40, vit_dim=64, vit_depth=3,
-                      vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2),
+                      patch_size=32, model_scale=0.25, epochs=150, vit_dim=64, vit_depth=3,
+                      vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2,
+                      full_batch=True),
     )
     paper = Profile(
         name="paper",

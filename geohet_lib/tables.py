@@ -12,14 +12,17 @@ from .io import atomic_path
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     """A GitHub-flavoured Markdown table (no optional dependency on ``tabulate``)."""
     def fmt(v) -> str:
-        if isinstance(v, float):
-            return "" if pd.isna(v) else format(v, floatfmt)
-        return "" if v is None else str(v)
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            return ""
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
 
     cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, row in df.iterrows():
-        lines.append("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |",
+             "|" + "|".join("---" for _ in cols) + "|"]
+    # column by column (a row of mixed types would turn integer counts into floats)
+    cells = [[fmt(v.item() if hasattr(v, "item") else v) for v in df[c].tolist()] for c in cols]
+    for i in range(len(df)):
+        lines.append("| " + " | ".join(col[i] for col in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

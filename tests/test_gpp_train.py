@@ -157,6 +157,9 @@ def test_table2_claims():
 def test_write_table(tmp_path):
     df = pd.DataFrame({"a": ["x", "y"], "b": [1.23456, np.nan]})
     assert to_markdown(df) == "| a | b |\n|---|---|\n| x | 1.235 |\n| y |  |\n"
+    # integer counts stay integers beside float columns (no row-wise upcast); NA is blank
+    mixed = pd.DataFrame({"n": pd.array([3600, None], dtype="Int64"), "r": [0.5, 1.0]})
+    assert to_markdown(mixed) == "| n | r |\n|---|---|\n| 3600 | 0.500 |\n|  | 1.000 |\n"
     csv, md = write_table(df, "t", tmp_path, "Title", "a note")
     assert pd.read_csv(csv).shape == (2, 2)
     assert md.read_text().startswith("# Title\n\n| a | b |") and "a note" in md.read_text()

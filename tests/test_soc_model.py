@@ -399,6 +399,30 @@ def test_table6_configs_build_at_small_scale(region):
     smoke = config_for(region, "smoke")
     assert smoke.img_dim == 32 and smoke.epochs == 3
     assert smoke.fusion_dim == cfg.fusion_dim
+    # the CPU profiles take full-batch steps with the square-root scaled learning rate;
+    # the paper profile keeps Table 6's mini-batches and learning rate
+    from geohet_lib.config import get_profile
+
+    soc = get_profile("smoke").soc
+    n_train = round(soc.samples(region) * soc.split[0])
+    t6 = SPTGNN_CONFIGS[region]
+    assert smoke.batch_size is None
+    assert smoke.lr == pytest.approx(t6.lr * (n_train / t6.batch_size) ** 0.5)
+    paper = config_for(region, "paper")
+    assert paper.batch_size == t6.batch_size and paper.lr == t6.lr
+
+
+def test_full_batch_lr_is_the_square_root_rule():
+    from geohet_lib.soc.configs import full_batch_lr
+
+    assert full_batch_lr(1e-4, 32, 3200) == pytest.approx(1e-3)  # sqrt(100) = 10
+    assert full_batch_lr(2e-4, 16, 16 * 49) == pytest.approx(1.4e-3)
+    assert full_batch_lr(1e-4, None, 3200) == 1e-4
+    assert full_batch_lr(1e-4, 5000, 3200) == 1e-4
+    with pytest.raises(ValueError, match="n_train"):
+        full_batch_lr(1e-4, 32, 0)
+    with pytest.raises(ValueError, match="batch_size"):
+        full_batch_lr(1e-4, 0, 100)
 
 
 @pytest.mark.parametrize("mechanism", ["within-relation", "across-relation"])

@@ -1,5 +1,6 @@
-"""SpTGNN training (SOC paper 3.1, 3.7, 5.1): full-batch transductive fit, Moran target from
-training targets only, best weights, determinism, resume, inductive prediction."""
+"""SpTGNN training (SOC paper 3.1, 3.7, 5.1): transductive fit with full-batch steps or
+mini-batches of target nodes with sampled neighbourhoods, Moran target from training targets
+only, best weights, determinism, resume, inductive prediction."""
 
 from dataclasses import replace
 
@@ -26,7 +27,7 @@ def _cfg(**kw) -> SpTGNNConfig:
                 post_mlp_hidden=(16,), post_mlp_out=8, post_mlp_dropout=0.1,
                 rgat_hidden=(16, 8), num_bases=2, heads=2, dropout=0.1, lr=5e-3,
                 weight_decay=1e-4, grad_clip=1.0, epochs=25, patience=100, lr_patience=100,
-                lambda_aux=0.1)
+                lambda_aux=0.1, batch_size=None)
     base.update(kw)
     return SpTGNNConfig(**base)
 
@@ -103,6 +104,45 @@ def test_best_weights_are_restored(tiny, tmp_path):
         torch.testing.assert_close(best["model"][k], v)
 
 
+def test_mini_batches_train_and_make_more_steps(tiny):
+    cfg = _cfg(epochs=10, **MINI)
+    model, hist = _fit(tiny, cfg)
+    assert hist.epochs == 10 and all(np.isfinite(hist.train_loss))
+    # 40 training nodes in batches of 12: 4 steps per epoch, so the loss falls faster than
+    # with one full-batch step per epoch at the same learning rate
+    _, full = _fit(tiny, _cfg(epochs=10))
+    assert hist.train_main[-1] < full.train_main[-1]
+    assert np.mean(hist.train_main[-3:]) < 0.7 * hist.train_main[0]
+    assert min(hist.val_loss) < hist.val_loss[0]
+
+
+def test_mini_batch_with_every_neighbour_and_no_dropout_is_the_full_batch_step(tiny):
+    """One batch holding every training node with all in-edges (fanout -1) over as many hops
+    as layers computes the full-batch loss on the same nodes; when the sampled subgraph holds
+    every node (so the MoE terms average over the same nodes), one step gives the same
+    weights."""
+    from geohet_lib.soc.sampling import NeighbourSampler
+
+    g = tiny["graph"]
+    train_ids = torch.nonzero(tiny["masks"]["train"]).flatten()
+    sub = NeighbourSampler(g.edge_index, g.edge_type, g.num_nodes, (-1, -1)).sample(train_ids)
+    assert sub.nodes.numel() == g.num_nodes  # the premise of the weight comparison
+    kw = dict(epochs=1, pre_mlp_dropout=0.0, post_mlp_dropout=0.0, dropout=0.0)
+    m_full, h_full = _fit(tiny, _cfg(**kw))
+    m_mini, h_mini = _fit(tiny, _cfg(batch_size=1000, fanouts=(-1,), **kw))
+    assert h_mini.train_main[0] == pytest.approx(h_full.train_main[0], rel=1e-5)
+    assert h_mini.train_autocorr[0] == pytest.approx(h_full.train_autocorr[0], rel=1e-5)
+    assert h_mini.train_moe[0] == pytest.approx(h_full.train_moe[0], rel=1e-5)
+    assert h_mini.val_loss[0] == pytest.approx(h_full.val_loss[0], rel=1e-4)
+    for k, v in m_full.state_dict().items():
+        torch.testing.assert_close(m_mini.state_dict()[k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_fanouts_must_match_the_layers(tiny):
+    with pytest.raises(ValueError, match="one entry per RGAT layer"):
+        _fit(tiny, _cfg(epochs=1, batch_size=8, fanouts=(3, 3, 3)))
+
+
 def test_moran_target_uses_only_training_targets(tiny):
     train = tiny["masks"]["train"]
     y = tiny["y"]
@@ -127,8 +167,12 @@ def test_moran_target_uses_only_training_targets(tiny):
     torch.testing.assert_close(t0[train].double(), ref, rtol=1e-5, atol=1e-6)
 
 
-def test_validation_and_test_targets_do_not_reach_training(tiny):
-    cfg = _cfg(epochs=8)  # patience / lr_patience > epochs: the schedule never fires
+MINI = {"batch_size": 12, "fanouts": (3,)}
+
+
+@pytest.mark.parametrize("mode", [{}, MINI], ids=["full-batch", "mini-batch"])
+def test_validation_and_test_targets_do_not_reach_training(tiny, mode):
+    cfg = _cfg(epochs=8, **mode)  # patience / lr_patience > epochs: the schedule never fires
     _, h0 = _fit(tiny, cfg)
     val, test = tiny["masks"]["val"].numpy(), tiny["masks"]["test"].numpy()
     y_val = tiny["y"].copy()
@@ -142,8 +186,9 @@ def test_validation_and_test_targets_do_not_reach_training(tiny):
     assert h2.to_dict() | {"seconds": []} == h0.to_dict() | {"seconds": []}
 
 
-def test_same_seed_same_run(tiny):
-    cfg = _cfg(epochs=6)
+@pytest.mark.parametrize("mode", [{}, MINI], ids=["full-batch", "mini-batch"])
+def test_same_seed_same_run(tiny, mode):
+    cfg = _cfg(epochs=6, **mode)
     m1, h1 = _fit(tiny, cfg, seed=4)
     m2, h2 = _fit(tiny, cfg, seed=4)
     assert h1.train_loss == h2.train_loss and h1.val_loss == h2.val_loss
@@ -153,8 +198,9 @@ def test_same_seed_same_run(tiny):
     assert h3.train_loss != h1.train_loss
 
 
-def test_resume_equals_uninterrupted(tiny, tmp_path):
-    cfg = _cfg(epochs=7, lr_patience=1, patience=100)
+@pytest.mark.parametrize("mode", [{}, MINI], ids=["full-batch", "mini-batch"])
+def test_resume_equals_uninterrupted(tiny, tmp_path, mode):
+    cfg = _cfg(epochs=7, lr_patience=1, patience=100, **mode)
     m_full, h_full = _fit(tiny, cfg, seed=1)
     _fit(tiny, cfg, seed=1, checkpoint_dir=tmp_path, stop_after_epoch=2)
     # a fresh process would rebuild the model; its weights come from the checkpoint

@@ -82,7 +82,10 @@ class SpTGNNConfig:
     epochs: int = 100
     patience: int = 30
     lr_patience: int = 10
-    batch_size: int = 32
+    batch_size: int | None = 32  # target nodes per mini-batch; None: full-batch steps
+    # sampled in-edges per hop, one entry per RGAT layer or one for all; -1 or None: every
+    # in-edge (the exact L-hop neighbourhood). Not in the paper; 10 as in PyG's examples
+    fanouts: tuple[int, ...] | None = (10,)
     # graph construction and image features (Table 6, used by the data stages)
     hdbscan_min_cluster_size: int = 8
     adaptive_k: int = 10
@@ -161,11 +164,35 @@ def scaled(cfg: SpTGNNConfig, factor: float, min_width: int = 8) -> SpTGNNConfig
         post_mlp_out=s(cfg.post_mlp_out), rgat_hidden=tuple(s(w, m) for w in cfg.rgat_hidden))
 
 
+def full_batch_lr(lr: float, batch_size: int | None, n_train: int) -> float:
+    """The learning rate of full-batch steps equivalent to ``lr`` at ``batch_size``.
+
+    Square-root scaling for Adam-type optimisers (Malladi et al. 2022): the step noise of a
+    batch of ``B`` scales as ``1 / sqrt(B)``, so going from ``B`` to ``n_train`` multiplies the
+    learning rate by ``sqrt(n_train / B)``. ``batch_size=None`` (already full batch) or a
+    batch at least as large as ``n_train`` returns ``lr``.
+    """
+    if n_train < 1:
+        raise ValueError(f"n_train must be positive, got {n_train}")
+    if batch_size is None or batch_size >= n_train:
+        return float(lr)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return float(lr) * math.sqrt(n_train / batch_size)
+
+
 def config_for(region: str, profile: str | None = None, **overrides: Any) -> SpTGNNConfig:
     """The Table 6 config of ``region``, scaled for ``profile`` and with ``overrides``.
 
     With a profile, widths follow ``profile.soc.model_scale``, ``img_dim`` its stand-in ViT
     width (``soc.vit_dim``) and ``epochs`` its ``soc.epochs`` when set; ``overrides`` win.
+
+    With ``soc.full_batch`` (the CPU profiles) every optimiser step sees the whole graph
+    (``batch_size=None``) instead of Table 6's mini-batches of target nodes, and the learning
+    rate follows the square-root scaling rule for adaptive optimisers (Malladi et al. 2022,
+    "On the SDEs and scaling rules for adaptive gradient algorithms"): ``lr * sqrt(B_full /
+    B)`` with ``B_full`` the region's training nodes (``soc.samples(region) * soc.split[0]``)
+    and ``B`` Table 6's batch size (:func:`full_batch_lr`).
     """
     if region not in SPTGNN_CONFIGS:
         raise ValueError(f"unknown region {region!r}: choose one of {', '.join(SPTGNN_CONFIGS)}")
@@ -179,4 +206,8 @@ def config_for(region: str, profile: str | None = None, **overrides: Any) -> SpT
                       t_max=float(soc.years[1]), max_distance_km=soc.max_distance_km)
         if soc.epochs is not None:
             cfg = replace(cfg, epochs=soc.epochs)
+        if soc.full_batch:
+            n_train = int(round(soc.samples(region) * soc.split[0]))
+            cfg = replace(cfg, lr=full_batch_lr(cfg.lr, cfg.batch_size, n_train),
+                          batch_size=None)
     return replace(cfg, **overrides) if overrides else cfg

@@ -494,6 +494,14 @@ def _rows(results) -> dict[str, dict]:
     return {k: dict(v) for k, v in results.items()}
 
 
+def _int_columns(df: pd.DataFrame, cols) -> pd.DataFrame:
+    """Sample counts as nullable integers (written as 3600, not 3600.000)."""
+    for c in cols:
+        if c in df:
+            df[c] = pd.to_numeric(df[c]).round().astype("Int64")
+    return df
+
+
 def build_table4(results) -> pd.DataFrame:
     """Paper Table 4 beside this run's validation metrics, with a claims column.
 
@@ -534,7 +542,7 @@ def build_table4(results) -> pd.DataFrame:
     claim("europe", "Europe highest MAPE of the regions (paper 37.1 %)",
           bool(ran.loc["europe", "MAPE %"] > rest["MAPE %"].max())
           if "europe" in ran.index and len(rest) else None)
-    return df
+    return _int_columns(df, ("n_train", "paper n_train"))
 
 
 def build_table10(results) -> pd.DataFrame:
@@ -580,7 +588,7 @@ def build_table10(results) -> pd.DataFrame:
     df.loc[df["method"] == "SpTGNN (inductive)", "claim"] = (
         f"SpTGNN predicting unseen points (3.1) beats XGBoost on test RMSE: "
         f"{_verdict(beats('SpTGNN (inductive)', 'RMSE'))}")
-    return df
+    return _int_columns(df, ("n_test", "paper n_test"))
 
 
 def build_table5(results) -> pd.DataFrame:

@@ -58,7 +58,7 @@ def plot_loss_curves(histories: dict[str, Any], figures_dir: str | Path, caption
                  label=f"{name} MoE (w_LB LB + entropy)")
     for a in (ax, ax2):
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch (one full-batch step)")
+    ax.set_xlabel("epoch")
     ax.set_ylabel("loss, scaled log SOC")
     ax.set_title("SpTGNN loss curves (dot: kept weights)")
     ax.legend(fontsize=7)
