@@ -107,13 +107,19 @@ def run_mode(mode: str, args) -> dict:
     batch = graph_batch(graph, feats)
     cfg = config_for("africa", n_covariates=feats["covariates"].shape[1], img_dim=1024,
                      epochs=args.epochs, patience=10**6, lr_patience=10**6)
+    if args.scale != 1.0:
+        from geohet_lib.soc.configs import scaled
+
+        cfg = scaled(cfg, args.scale)
+    cfg = replace(cfg, checkpoint_rgat=args.checkpoint_rgat)
     if mode == "full":
         cfg = replace(cfg, batch_size=None)
     else:
         cfg = replace(cfg, fanouts=(args.fanout,))
     n_train = int(masks["train"].sum())
     steps_per_epoch = 1 if cfg.batch_size is None else -(-n_train // cfg.batch_size)
-    out: dict = {"mode": mode, "device": str(dev), "nodes": n, "edges": graph.num_edges,
+    out: dict = {"mode": mode, "width_scale": args.scale, "checkpoint_rgat": args.checkpoint_rgat,
+                 "device": str(dev), "nodes": n, "edges": graph.num_edges,
                  "train_nodes": n_train, "batch_size": cfg.batch_size,
                  "fanouts": None if mode == "full" else [args.fanout] * len(cfg.rgat_hidden),
                  "steps_per_epoch": steps_per_epoch, "threads": args.threads}
@@ -193,6 +199,13 @@ def main() -> None:
     ap.add_argument("--mini-steps", type=int, default=30,
                     help="time only this many mini-batch steps and extrapolate (0: whole "
                          "epochs through fit_sptgnn)")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="SpTGNN widths relative to Table 6 (default profile: 0.25)")
+    ap.add_argument("--checkpoint-rgat", action="store_true",
+                    help="recompute the RGAT layers in backward (SpTGNNConfig.checkpoint_rgat)")
+    ap.add_argument("--max-memory-gib", type=float, default=None,
+                    help="address-space limit of each child (an allocation beyond it fails and "
+                         "is reported instead of calling the OOM killer)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -200,7 +213,18 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.one:
-        res = run_mode(args.one, args)
+        if args.max_memory_gib:
+            lim = int(args.max_memory_gib * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        try:
+            res = run_mode(args.one, args)
+        except (MemoryError, RuntimeError) as err:  # torch reports failed allocations so
+            if "memory" not in str(err).lower() and not isinstance(err, MemoryError):
+                raise
+            res = {"mode": args.one, "width_scale": args.scale,
+                   "checkpoint_rgat": args.checkpoint_rgat,
+                   "error": f"out of memory under a {args.max_memory_gib} GiB limit: "
+                            f"{str(err).splitlines()[0][:200]}"}
         res["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
         print("RESULT " + json.dumps(res), flush=True)
         return
@@ -212,7 +236,11 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", mode, "--inputs", str(inputs),
                "--epochs", str(args.epochs), "--fanout", str(args.fanout),
                "--mini-steps", str(args.mini_steps), "--threads", str(args.threads),
-               "--device", args.device]
+               "--device", args.device, "--scale", str(args.scale)]
+        if args.checkpoint_rgat:
+            cmd.append("--checkpoint-rgat")
+        if args.max_memory_gib:
+            cmd += ["--max-memory-gib", str(args.max_memory_gib)]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -228,8 +256,12 @@ def main() -> None:
     summary = {"machine": platform.platform(), "cpus": os.cpu_count(),
                "torch": torch.__version__, "n": args.n, "results": results}
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # several runs (scales, devices) accumulate in one file
+            old = json.loads(path.read_text())
+            summary["results"] = old.get("results", []) + results
+        path.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

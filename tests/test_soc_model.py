@@ -355,6 +355,27 @@ def test_determinism_with_seed():
     assert torch.equal(run(), run())
 
 
+def test_checkpointed_rgat_gives_the_same_outputs_and_gradients():
+    """Recomputing the RGAT layers in backward (memory only) changes no number, dropout
+    included (the random state is replayed)."""
+    def run(ckpt: bool):
+        torch.manual_seed(7)
+        model = SpTGNN(_small_cfg(dropout=0.3, checkpoint_rgat=ckpt)).train()
+        torch.manual_seed(11)
+        out = model(_batch())
+        loss, _ = sptgnn_loss(out, torch.ones(32), torch.zeros(32), lambda_aux=0.5)
+        loss.backward()
+        return out["pred"].detach(), {n: p.grad for n, p in model.named_parameters()
+                                      if p.grad is not None}
+
+    p0, g0 = run(False)
+    p1, g1 = run(True)
+    torch.testing.assert_close(p1, p0, rtol=0, atol=0)
+    assert g0.keys() == g1.keys() and any("gnn" in n for n in g0)
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-5, atol=1e-7, msg=n)
+
+
 # ----------------------------------------------------------------------------------- configs
 def test_table6_values():
     a, e, g = (SPTGNN_CONFIGS[r] for r in ("africa", "europe", "global"))

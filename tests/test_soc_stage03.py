@@ -184,3 +184,29 @@ def test_image_embeddings_are_cached_and_reused(africa, smoke_dir):
                                 data=africa, progress=False)
     assert not other.reused  # another seed: refitted, cache replaced
     assert isinstance(s3.build_table5({"africa": other}), pd.DataFrame)
+
+
+def test_region_config_switches_the_kind_of_step(africa):
+    from geohet_lib.soc.configs import SPTGNN_CONFIGS, full_batch_lr
+
+    img = np.zeros((africa.n, 32), np.float32)
+    t6 = SPTGNN_CONFIGS["africa"]
+    n_train = int(africa.masks["train"].sum())
+    smoke = s3.region_config(africa, img, "smoke")  # the smoke profile: full batch
+    assert smoke.batch_size is None
+    mini = s3.region_config(africa, img, "smoke", full_batch=False)
+    assert mini.batch_size == t6.batch_size and mini.lr == t6.lr
+    paper = s3.region_config(africa, img, "paper")  # Table 6 mini-batches
+    assert paper.batch_size == 32
+    full = s3.region_config(africa, img, "paper", full_batch=True)
+    assert full.batch_size is None
+    assert full.lr == pytest.approx(full_batch_lr(t6.lr, 32, n_train))
+    assert s3.region_config(africa, img, "smoke", full_batch=False, lr=1e-2).lr == 1e-2
+
+
+def test_region_run_with_mini_batches(africa):
+    img = np.random.default_rng(1).standard_normal((africa.n, 32)).astype(np.float32)
+    res = s3.run_region(africa, img, "smoke", seed=0, device="cpu", progress=False,
+                        full_batch=False, epochs=1, batch_size=64, fanouts=(4,))
+    assert res.cfg.batch_size == 64 and res.history.epochs == 1
+    assert all(np.isfinite(v) for v in res.val_metrics.values())

@@ -65,6 +65,7 @@ class SpTGNNConfig:
     negative_slope: float = 0.106
     dropout: float = 0.286
     use_edge_weight: bool = True
+    checkpoint_rgat: bool = False  # recompute RGAT edge tensors in backward (memory, not maths)
     # heads and losses (3.7, 3.8, Algorithm 1)
     use_uq: bool = True  # the bounded log-variance head
     s_min: float = -8.0  # ours: Algorithm 1's bounds are not reported

@@ -168,14 +168,22 @@ class RGATLayer(nn.Module):
 
 
 class RGATStack(nn.Module):
-    """``L`` :class:`RGATLayer` of widths ``hidden_dims`` (Table 6 "RGAT hidden dims")."""
+    """``L`` :class:`RGATLayer` of widths ``hidden_dims`` (Table 6 "RGAT hidden dims").
+
+    ``checkpoint=True`` recomputes each layer's per-edge intermediates in the backward pass
+    instead of keeping them (``torch.utils.checkpoint``, random state preserved so dropout
+    masks are the same): the same outputs and gradients, with the memory of one layer's edge
+    tensors instead of all ``L`` (for graphs of hundreds of thousands of edges at Table 6
+    widths), for about one more forward pass of the stack.
+    """
 
     def __init__(self, in_dim: int, hidden_dims: Sequence[int], num_relations: int = 3,
                  heads: int = 4, num_bases: int | None = None, num_blocks: int | None = None,
                  mechanism: str = "across-relation", mode: str = "additive", dim: int = 1,
                  negative_slope: float = 0.2, dropout: float = 0.0,
-                 use_edge_weight: bool = True):
+                 use_edge_weight: bool = True, checkpoint: bool = False):
         super().__init__()
+        self.checkpoint = checkpoint
         if not hidden_dims:
             raise ValueError("hidden_dims must name at least one layer width")
         if num_bases is not None and num_bases > num_relations:
@@ -193,7 +201,13 @@ class RGATStack(nn.Module):
         if edge_type.numel() and int(edge_type.max()) >= self.num_relations:
             raise ValueError(f"edge_type has ids >= num_relations={self.num_relations}")
         for layer in self.layers:
-            h = layer(h, edge_index, edge_type, edge_weight)
+            if self.checkpoint and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+
+                h = checkpoint(layer, h, edge_index, edge_type, edge_weight,
+                               use_reentrant=False, preserve_rng_state=True)
+            else:
+                h = layer(h, edge_index, edge_type, edge_weight)
         return h
 
 

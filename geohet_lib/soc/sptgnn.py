@@ -99,7 +99,7 @@ class SpTGNN(nn.Module):
             RGATStack(cfg.pre_mlp_out, cfg.rgat_hidden, self.num_relations, cfg.heads,
                       cfg.num_bases, cfg.num_blocks, cfg.attention_mechanism,
                       cfg.attention_mode, cfg.att_dim, cfg.negative_slope, cfg.dropout,
-                      cfg.use_edge_weight)
+                      cfg.use_edge_weight, cfg.checkpoint_rgat)
             if cfg.use_graph else MLPStack(cfg.pre_mlp_out, cfg.rgat_hidden, cfg.dropout))
         self.post_mlp = make_mlp(self.gnn.out_dim, cfg.post_mlp_hidden, cfg.post_mlp_out,
                                  cfg.post_mlp_dropout)

@@ -41,7 +41,7 @@ from ..config import SOC_REGIONS, Profile, get_profile
 from ..io import read_json, write_json
 from ..metrics import mae, mape, r2, rmse
 from ..runtime import LOG, get_device, seed_everything
-from .configs import SpTGNNConfig, config_for
+from .configs import SPTGNN_CONFIGS, SpTGNNConfig, config_for, full_batch_lr
 from .covariates import COVARIATE_NAMES
 from .graph import SOCGraph, build_hetero_graph, transductive_masks
 from .split import CovariatePreprocessor, LogTargetScaler
@@ -374,11 +374,23 @@ def _image_array(image) -> np.ndarray | None:
 
 
 def region_config(data: RegionData, image, profile: Profile | str | None = None,
-                  **overrides: Any) -> SpTGNNConfig:
-    """Table 6 config of the region, scaled by the profile, fitted to the image width."""
+                  full_batch: bool | None = None, **overrides: Any) -> SpTGNNConfig:
+    """Table 6 config of the region, scaled by the profile, fitted to the image width.
+
+    ``full_batch`` overrides the profile's kind of optimiser step (``soc.full_batch``):
+    ``True`` full-batch steps with the square-root-scaled learning rate for this region's
+    training nodes (:func:`~geohet_lib.soc.configs.full_batch_lr`), ``False`` Table 6's
+    mini-batches and learning rate; ``None`` keeps the profile's. ``overrides`` win.
+    """
     img = _image_array(image)
     prof = _profile(profile if profile is not None else data.profile)
     cfg = config_for(data.region, prof.name)
+    t6 = SPTGNN_CONFIGS[data.region]
+    if full_batch is True and cfg.batch_size is not None:
+        n_train = int(data.masks["train"].sum())
+        cfg = replace(cfg, lr=full_batch_lr(t6.lr, t6.batch_size, n_train), batch_size=None)
+    elif full_batch is False and cfg.batch_size is None:
+        cfg = replace(cfg, lr=t6.lr, batch_size=t6.batch_size)
     extra: dict[str, Any] = {"n_covariates": data.covariates.shape[1]}
     if img is None:
         extra["use_image"] = False
@@ -391,12 +403,13 @@ def region_config(data: RegionData, image, profile: Profile | str | None = None,
 def run_region(data: RegionData, image=None, profile: Profile | str | None = None,
                seed: int = 0, device: str | torch.device = "auto",
                checkpoint_dir: str | Path | None = None, resume: bool = False,
-               progress: bool = True, loss_kind: str = "huber", **overrides: Any
-               ) -> RegionResult:
+               progress: bool = True, loss_kind: str = "huber",
+               full_batch: bool | None = None, **overrides: Any) -> RegionResult:
     """Train the region's SpTGNN transductively; validation metrics (Table 4), test predictions.
 
     ``image``: the :class:`ImageResult` (or an (n, d) array) of :func:`image_embeddings`;
-    None trains without the image stream (Table 11 "ViT disabled"). ``overrides`` replace
+    None trains without the image stream (Table 11 "ViT disabled"). ``full_batch``: the kind
+    of optimiser step (:func:`region_config`; None: the profile's). ``overrides`` replace
     fields of the Table 6 configuration (e.g. ``epochs``). Test targets are replaced by NaN
     before training, so nothing in the fit can read them.
     """
@@ -405,7 +418,7 @@ def run_region(data: RegionData, image=None, profile: Profile | str | None = Non
 
     dev = get_device(device) if isinstance(device, str) else device
     img = _image_array(image)
-    cfg = region_config(data, img, profile, **overrides)
+    cfg = region_config(data, img, profile, full_batch, **overrides)
     batch = graph_batch(data.graph, data.features(img))
     y_fit = data.y_scaled.copy()
     y_fit[data.split == "test"] = np.nan
