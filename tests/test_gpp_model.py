@@ -117,3 +117,22 @@ def test_tiny_batch_overfit():
         loss.backward()
         opt.step()
     assert loss.item() < 0.05 * first
+
+
+def test_query_skip_adds_the_step_features_to_the_condition_query():
+    """``query_skip`` (ours) feeds Decoder(C + X, X); off, the decoder sees C alone (paper)."""
+    x = torch.randn(2, 46, 5)
+    cluster, steps = torch.tensor([0, 3]), torch.arange(46).expand(2, 46)
+    plain, skip = _model(), _model(query_skip=True)
+    skip.load_state_dict(plain.state_dict())  # same weights: only the query differs
+    with torch.no_grad():
+        mem = plain.encoder(x)
+        tgt = plain.conditions()[cluster[:, None], steps]
+        torch.testing.assert_close(plain(x, cluster, steps),
+                                   plain.head(plain.decoder(tgt, mem)).squeeze(-1))
+        torch.testing.assert_close(skip(x, cluster, steps),
+                                   plain.head(plain.decoder(tgt + mem, mem)).squeeze(-1))
+    y = skip(x, cluster, steps)
+    y.pow(2).mean().backward()
+    assert skip.conditions.node_emb.grad.abs().sum() > 0
+    assert skip.encoder.mix.weight.grad.abs().sum() > 0

@@ -182,6 +182,9 @@ class GeoHetConfig:
     gcn_self_loops: bool = True
     use_graph: bool = True  # ablation: no GCN (conditions are per-node, unsmoothed)
     dual_attention: bool = True  # ablation: no Dual Attention blocks in the encoder
+    # ours, off by default (the paper's decoder): add the encoded features of step t to the
+    # condition query of step t, a skip around cross-attention (see GeoHet.forward)
+    query_skip: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -208,6 +211,11 @@ class GeoHet(nn.Module):
         memory = self.encoder(x)
         cond = self.conditions()  # (C, T, d) for the whole graph
         tgt = cond[cluster[:, None], steps]  # (B, L, d): each sample's condition sequence
+        if self.cfg.query_skip:
+            # Z = Decoder(C + X, X): the paper's Z = Decoder(C, X) reaches step t's features
+            # only through softmax cross-attention over all L steps, which must learn to align
+            # t with t; the skip hands them to step t's query directly
+            tgt = tgt + memory
         z = self.decoder(tgt, memory)
         return self.head(z).squeeze(-1)
 

@@ -87,12 +87,15 @@ def spatial_block_split(cache: SampleCache, cells: pd.DataFrame, graph, train_ye
 
 
 def make_geohet(profile: Profile, graph, n_features: int, use_graph: bool = True,
-                dual_attention: bool = True, dropout: float = 0.0) -> tuple[GeoHet, GeoHetConfig]:
-    """GeoHet sized by the profile, initialised from the stage-02 graph."""
+                dual_attention: bool = True, dropout: float = 0.0,
+                query_skip: bool = False) -> tuple[GeoHet, GeoHetConfig]:
+    """GeoHet sized by the profile, initialised from the stage-02 graph (``query_skip``:
+    :class:`~geohet_lib.gpp.model.GeoHetConfig`, off = the paper's decoder)."""
     g = profile.gpp
     cfg = GeoHetConfig(n_features=n_features, d_model=g.d_model, n_tokens=g.n_tokens,
                        enc_layers=g.enc_layers, dec_layers=g.dec_layers, n_heads=g.n_heads,
-                       dropout=dropout, use_graph=use_graph, dual_attention=dual_attention)
+                       dropout=dropout, use_graph=use_graph, dual_attention=dual_attention,
+                       query_skip=query_skip)
     init = torch.as_tensor(initial_node_time_embeddings(graph), dtype=torch.float32)
     model = GeoHet(cfg, init, graph.edge_index, graph.edge_weight.float())
     return model, cfg
@@ -233,8 +236,10 @@ def load_stage02_graph(data_dir: str | Path):
 
 def train_and_test(profile: Profile, graph, cache: SampleCache, split: Split, seed: int,
                    device, checkpoint_dir: str | Path | None = None, resume: bool = False,
-                   use_graph: bool = True, dual_attention: bool = True, progress: bool = True):
-    """Build GeoHet for ``profile``, train it on ``split`` and predict the test examples.
+                   use_graph: bool = True, dual_attention: bool = True, progress: bool = True,
+                   query_skip: bool = False):
+    """Build GeoHet for ``profile``, train it on ``split`` and predict the test examples
+    (``use_graph``, ``dual_attention``, ``query_skip``: :class:`GeoHetConfig` switches).
 
     Returns ``(model, history, y_scale, test_predictions (n, 46), fit_seconds)``.
     """
@@ -243,7 +248,7 @@ def train_and_test(profile: Profile, graph, cache: SampleCache, split: Split, se
     g = profile.gpp
     torch.manual_seed(seed)
     model, mcfg = make_geohet(profile, graph, cache.features.shape[-1], use_graph=use_graph,
-                              dual_attention=dual_attention)
+                              dual_attention=dual_attention, query_skip=query_skip)
     tc = TrainConfig(epochs=g.epochs, batch_size=g.batch_size, patience=g.patience, seed=seed)
     t0 = time.perf_counter()
     model, hist, y_scale = fit(model, cache, split.train, split.val, split.cell_cluster, tc,
