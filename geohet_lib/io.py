@@ -85,6 +85,29 @@ def torch_save(obj: Any, target: str | Path) -> Path:
     return Path(target)
 
 
+def resume_checkpoint(path: str | Path, device, model, optimizer, scheduler=None,
+                      expected: dict[str, Any] | None = None,
+                      what: str = "configuration") -> dict[str, Any]:
+    """Load a training checkpoint written by :func:`torch_save` and restore its states.
+
+    Every entry of ``expected`` (e.g. ``{"model_config": ..., "settings": ...}``) must equal
+    the checkpoint's, else ``ValueError`` ("written for another <what>"), so a run never
+    resumes from another configuration's weights. Restores ``model``, ``optimizer`` and
+    ``scheduler`` (when given) in place; returns the checkpoint for the loop's own counters.
+    """
+    import torch
+
+    ck = torch.load(path, map_location=device, weights_only=False)
+    if any(ck.get(k) != v for k, v in (expected or {}).items()):
+        raise ValueError(f"{path} was written for another {what}; delete it or give "
+                         "resume=False")
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(ck["scheduler"])
+    return ck
+
+
 def _json_default(o: Any) -> Any:
     import numpy as np
 

@@ -44,6 +44,15 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The torch seed of epoch ``epoch`` of a run seeded with ``seed`` (dropout, shuffling).
+
+    A function of ``(seed, epoch)`` only, so a run resumed from a checkpoint draws the same
+    numbers in its later epochs as the uninterrupted run.
+    """
+    return seed * 100_003 + epoch
+
+
 def get_device(device: str = "auto") -> "torch.device":  # noqa: F821
     """``"auto"``: CUDA when present, CPU otherwise; ``"cpu"``/``"cuda"`` force one.
 

@@ -41,3 +41,34 @@ def test_json_parquet_torch_round_trips(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(write_parquet(df, tmp_path / "t.parquet")), df)
     torch_save({"w": torch.ones(2)}, tmp_path / "c.pt")
     assert torch.equal(torch.load(tmp_path / "c.pt")["w"], torch.ones(2))
+
+
+def test_resume_checkpoint_restores_states_and_refuses_another_config(tmp_path):
+    import torch
+
+    from geohet_lib.io import resume_checkpoint, torch_save
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    path = torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                       "scheduler": sched.state_dict(), "model_config": {"width": 2},
+                       "epoch": 3}, tmp_path / "last.pt")
+    fresh = torch.nn.Linear(3, 2)
+    opt2 = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, 1, gamma=0.5)
+    ck = resume_checkpoint(path, "cpu", fresh, opt2, sched2, {"model_config": {"width": 2}})
+    assert ck["epoch"] == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v)
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == 5e-4
+    assert sched2.state_dict() == sched.state_dict()
+    with pytest.raises(ValueError, match="another encoder configuration"):
+        resume_checkpoint(path, "cpu", fresh, opt2, None, {"model_config": {"width": 4}},
+                          "encoder configuration")
+    with pytest.raises(ValueError, match="another configuration"):
+        resume_checkpoint(path, "cpu", fresh, opt2, None, {"settings": {"seed": 1}})

@@ -36,3 +36,11 @@ def test_stage_log_records_files_sizes_and_time(tmp_path):
     assert entry["stage"] == "demo" and entry["rows"] == 1
     assert entry["files"] == [{"path": str(tmp_path / "a.txt"), "bytes": 5}]
     assert entry["seconds"] >= 0
+
+
+def test_epoch_seed_depends_on_seed_and_epoch_only():
+    from geohet_lib.runtime import epoch_seed
+
+    assert epoch_seed(0, 0) == 0 and epoch_seed(2, 5) == 2 * 100_003 + 5
+    seeds = {epoch_seed(s, e) for s in range(5) for e in range(100)}
+    assert len(seeds) == 500  # no two (seed, epoch) pairs of a run share a seed

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..io import torch_save
-from ..runtime import LOG
+from ..io import resume_checkpoint, torch_save
+from ..runtime import LOG, epoch_seed
 from .samples import SampleCache, iterate_batches
 
 
@@ -52,10 +52,6 @@ class History:
     seconds: list[float] = field(default_factory=list)
     samples_per_s: list[float] = field(default_factory=list)
     best_epoch: int = -1
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 100_003 + epoch
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -104,9 +100,7 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
     best_state, best_val, bad, start = None, float("inf"), 0, 0
     ckpt_last = Path(checkpoint_dir) / "checkpoint_last.pt" if checkpoint_dir else None
     if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = torch.load(ckpt_last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        ck = resume_checkpoint(ckpt_last, device, model, opt)
         hist, best_val, bad, y_scale = ck["history"], ck["best_val"], ck["bad_epochs"], ck["y_scale"]
         best_state = ck["best_state"]
         start = ck["epoch"] + 1
@@ -114,7 +108,7 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
     use_amp = cfg.amp and device.type == "cuda"
     loss_fn = nn.MSELoss()
     for epoch in range(start, cfg.epochs):
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, epoch)
         model.train()
@@ -123,7 +117,7 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
         if cfg.max_batches:
             n_batches = min(n_batches, cfg.max_batches)
         batches = iterate_batches(cache, train_ex, cell_cluster, cfg.batch_size, True,
-                                  seed=_epoch_seed(cfg.seed, epoch), device=device)
+                                  seed=epoch_seed(cfg.seed, epoch), device=device)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False, mininterval=10.0)
         for b, (x, y, c, s) in enumerate(bar):

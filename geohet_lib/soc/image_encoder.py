@@ -52,9 +52,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..io import atomic_path, torch_save, write_json
+from ..io import atomic_path, resume_checkpoint, torch_save, write_json
 from ..metrics import mape, r2
-from ..runtime import LOG, get_device
+from ..runtime import LOG, epoch_seed, get_device
 
 __all__ = [
     "MODALITIES", "PAPER_CLS_MERGE", "PAPER_VIT_LOSS", "PatchSourceLike", "ImageEncoderConfig",
@@ -554,13 +554,8 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     ckpt_last = ckpt_dir / "image_encoder_last.pt" if ckpt_dir is not None else None
     if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = torch.load(ckpt_last, map_location=device, weights_only=False)
-        if ck["model_config"] != cfg_dict:
-            raise ValueError(f"{ckpt_last} was written for another encoder configuration; "
-                             "delete it or give resume=False")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        ck = resume_checkpoint(ckpt_last, device, model, opt, sched,
+                               {"model_config": cfg_dict}, "encoder configuration")
         hist = FitHistory(**ck["history"])
         best_val, bad, best_state, start = ck["best_val"], ck["bad_epochs"], ck["best_state"], \
             ck["epoch"] + 1
@@ -574,7 +569,7 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
     for epoch in range(start, epochs):
         frozen = epoch < warmup_epochs
         _set_body_trainable(model, not frozen)
-        torch.manual_seed(seed * 100_003 + epoch)
+        torch.manual_seed(epoch_seed(seed, epoch))
         rng = np.random.default_rng([seed, epoch])
         model.train()
         t0, tot, n = time.perf_counter(), 0.0, 0

@@ -76,8 +76,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..io import torch_save
-from ..runtime import LOG, get_device
+from ..io import resume_checkpoint, torch_save
+from ..runtime import LOG, epoch_seed, get_device
 from .configs import SpTGNNConfig
 from .graph import SPATIAL, SOCGraph, extend_graph, inductive_subgraph, local_subgraph
 from .losses import LOSS_KINDS, local_morans_i, sptgnn_loss
@@ -86,7 +86,7 @@ from .sptgnn import SpTGNN
 
 __all__ = ["FEATURE_KEYS", "SpTGNNHistory", "build_sptgnn", "graph_batch",
            "training_moran_target", "fit_sptgnn", "predict_sptgnn", "inductive_batch",
-           "predict_inductive", "epoch_seed"]
+           "predict_inductive"]
 
 #: per-node inputs of SpTGNN (besides the graph): image embedding, covariates, position, year
 FEATURE_KEYS: tuple[str, ...] = ("image", "covariates", "lat", "lon", "time")
@@ -221,11 +221,6 @@ class SpTGNNHistory:
             epoch=lambda f: f["epoch"] + 1)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The torch seed of epoch ``epoch`` (dropout), a function of ``(seed, epoch)`` only."""
-    return seed * 100_003 + epoch
-
-
 # --------------------------------------------------------------------------- fit
 
 
@@ -358,13 +353,9 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     ckpt_last = ckpt_dir / LAST_NAME if ckpt_dir is not None else None
     if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = torch.load(ckpt_last, map_location=device, weights_only=False)
-        if ck.get("model_config") != cfg_dict or ck.get("settings") != settings:
-            raise ValueError(f"{ckpt_last} was written for another configuration or seed; "
-                             "delete it or give resume=False")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        ck = resume_checkpoint(ckpt_last, device, model, opt, sched,
+                               {"model_config": cfg_dict, "settings": settings},
+                               "configuration or seed")
         hist = SpTGNNHistory(**ck["history"])
         best_val, bad, best_state = ck["best_val"], ck["bad_epochs"], ck["best_state"]
         start = ck["epoch"] + 1
