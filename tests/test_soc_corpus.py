@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import skew
 
-from geohet_lib.config import SOC_REGIONS, get_profile
+from geohet_lib.config import SOC_REGIONS
 from geohet_lib.io import read_json
 from geohet_lib.soc.covariates import (CATALOGUE, CATEGORICAL_COLUMNS, CATEGORY_LABELS,
                                        COVARIATE_GROUPS, COVARIATE_NAMES, ELEVATION_COLUMN,
@@ -22,14 +22,9 @@ from geohet_lib.soc.synthetic import HIDDEN_FIELDS, SOC_MAX_GKG, SOC_MIN_GKG, TR
 
 
 @pytest.fixture(scope="module")
-def smoke():
-    return get_profile("smoke")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, smoke):
+def built(tmp_path_factory, smoke_profile):
     out = tmp_path_factory.mktemp("soc_smoke")
-    manifest = build_soc_corpus(smoke, out, seed=0, progress=False)
+    manifest = build_soc_corpus(smoke_profile, out, seed=0, progress=False)
     return out, manifest
 
 
@@ -58,8 +53,8 @@ def test_covariate_catalogue():
     assert (NDVI_COLUMN, ELEVATION_COLUMN, SLOPE_COLUMN) == ("ndvi_p50", "elevation", "slope")
 
 
-def test_counts_per_area_and_columns(corpus, smoke):
-    cfg = smoke.soc
+def test_counts_per_area_and_columns(corpus, smoke_profile):
+    cfg = smoke_profile.soc
     counts = corpus["area"].value_counts()
     assert counts["africa"] == cfg.samples("africa") and counts["europe"] == cfg.samples("europe")
     assert len(corpus) == cfg.samples("global")
@@ -72,7 +67,7 @@ def test_counts_per_area_and_columns(corpus, smoke):
     assert corpus["sample_id"].is_unique
     assert not set(HIDDEN_FIELDS) & set(corpus.columns)  # hidden fields stay hidden
     assert {"AfSIS", "iSDAsoil", "LUCAS", "SOCPDB"} <= set(corpus["source"])
-    y0, y1 = smoke.soc.years
+    y0, y1 = smoke_profile.soc.years
     assert corpus["year"].between(y0, y1).all() and corpus["doy"].between(1, 366).all()
     assert (corpus["depth_top_cm"] == 0).all() and (corpus["depth_bottom_cm"] <= 30).all()
 
@@ -172,7 +167,7 @@ def test_ground_truth(corpus, truth):
     assert 0.6 < r2 < 0.98
 
 
-def test_split_files(built, corpus, smoke):
+def test_split_files(built, corpus, smoke_profile):
     out, _ = built
     split = pd.read_parquet(out / "split.parquet")
     assert list(split.columns) == ["sample_id", "in_africa", "in_europe", "in_global",
@@ -187,25 +182,25 @@ def test_split_files(built, corpus, smoke):
         frac = lab[inside].value_counts() / n
         assert abs(frac["train"] - 0.9) < 0.01 and abs(frac["val"] - 0.05) < 0.01
         soc = corpus.loc[inside.to_numpy(), "soc_gkg"].to_numpy()
-        strata = quantile_strata(soc, smoke.soc.n_strata)
+        strata = quantile_strata(soc, smoke_profile.soc.n_strata)
         for b in np.unique(strata):  # every stratum is split in proportion
             m = strata == b
             assert abs((lab[inside].to_numpy()[m] == "train").sum() - 0.9 * m.sum()) <= 2
     sub = select_region(corpus, "europe")
-    assert len(sub) == smoke.soc.samples("europe") and (sub["area"] == "europe").all()
+    assert len(sub) == smoke_profile.soc.samples("europe") and (sub["area"] == "europe").all()
     assert list(sub.index) == list(np.flatnonzero(corpus["area"] == "europe"))
     assert len(select_region(corpus, "global")) == len(corpus)
     with pytest.raises(ValueError, match="unknown region"):
         select_region(corpus, "asia")
 
 
-def test_manifest(built, smoke):
+def test_manifest(built, smoke_profile):
     out, m = built
     assert read_json(out / "manifest.json") == m
     assert m["profile"] == "smoke" and m["seed"] == 0 and m["created"]
-    assert m["counts"]["region"] == {r: smoke.soc.samples(r) for r in SOC_REGIONS}
+    assert m["counts"]["region"] == {r: smoke_profile.soc.samples(r) for r in SOC_REGIONS}
     g = m["soc_summary"]["global"]
-    assert g["n"] == smoke.soc.samples("global")
+    assert g["n"] == smoke_profile.soc.samples("global")
     assert {"mean", "sd", "median", "min", "max", "skewness"} <= set(g)
     assert m["paper_table3"]["median"] == 12.22
     assert m["covariates"]["n"] == 63
@@ -214,15 +209,15 @@ def test_manifest(built, smoke):
     assert '"stage": "soc_01_corpus"' in log[-1]
 
 
-def test_patches_written_and_round_trip(built, corpus, truth, smoke):
+def test_patches_written_and_round_trip(built, corpus, truth, smoke_profile):
     out, _ = built
     src = open_patches(out)
     assert isinstance(src, NpyPatchSource) and isinstance(src, PatchSource)
-    assert len(src) == len(corpus) and src.patch_size == smoke.soc.patch_size
+    assert len(src) == len(corpus) and src.patch_size == smoke_profile.soc.patch_size
     assert src.channels == CHANNELS == {"s2": 11, "s1": 2, "dem": 1}
     ids = np.array([5, 0, 799, 5])
     got = src.get(ids)
-    p = smoke.soc.patch_size
+    p = smoke_profile.soc.patch_size
     for k, c in CHANNELS.items():
         assert got[k].shape == (4, c, p, p) and got[k].dtype == np.float32
     syn = SyntheticPatchSource(corpus, truth, p, seed=0)
@@ -266,9 +261,9 @@ def test_synthetic_patches_deterministic_and_carry_the_signal(corpus, truth, tmp
         NpyPatchSource(tmp_path)
 
 
-def test_determinism_and_seed(built, corpus, smoke, tmp_path):
+def test_determinism_and_seed(built, corpus, smoke_profile, tmp_path):
     same = tmp_path / "same"
-    m = build_soc_corpus(smoke, same, seed=0, progress=False, write_patches_max=0)
+    m = build_soc_corpus(smoke_profile, same, seed=0, progress=False, write_patches_max=0)
     c2 = load_corpus(same)
     for col in ("lat", "lon", "year", "soc_gkg", "ndvi_p50", "elevation", "split_global"):
         pd.testing.assert_series_equal(corpus[col], c2[col])
@@ -280,15 +275,15 @@ def test_determinism_and_seed(built, corpus, smoke, tmp_path):
     ids = np.array([3, 400, 650])
     np.testing.assert_array_equal(proc.get(ids)["s2"], open_patches(built[0]).get(ids)["s2"])
     other = tmp_path / "other"
-    build_soc_corpus(smoke, other, seed=1, progress=False, write_patches_max=0)
+    build_soc_corpus(smoke_profile, other, seed=1, progress=False, write_patches_max=0)
     c3 = load_corpus(other)
     assert not np.allclose(corpus["soc_gkg"], c3["soc_gkg"])
     assert not np.allclose(corpus["lat"], c3["lat"])
 
 
-def test_profile_errors(smoke, tmp_path):
-    bad = dataclasses.replace(smoke, soc=dataclasses.replace(
-        smoke.soc, n_samples=(("africa", 10), ("europe", 10), ("global", 15))))
+def test_profile_errors(smoke_profile, tmp_path):
+    bad = dataclasses.replace(smoke_profile, soc=dataclasses.replace(
+        smoke_profile.soc, n_samples=(("africa", 10), ("europe", 10), ("global", 15))))
     with pytest.raises(ValueError, match="global"):
         build_soc_corpus(bad, tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="stage 01"):
