@@ -256,23 +256,31 @@ def _fanouts(cfg: SpTGNNConfig) -> tuple[int, ...]:
     return f
 
 
+_EDGE_KEYS = ("edge_index", "edge_type", "edge_weight")
+
+
+def _subgraph_batch(batch: Mapping[str, Tensor], nodes: Tensor, edge_index: Tensor | None = None,
+                    edge_type: Tensor | None = None, edge_weight: Tensor | None = None
+                    ) -> dict[str, Tensor]:
+    """The input dict of the nodes ``nodes`` of ``batch`` (every per-node feature gathered)
+    with the given edges, already relabelled to positions in ``nodes`` (none: no edges)."""
+    out = {k: v[nodes] for k, v in batch.items() if k not in _EDGE_KEYS}
+    for k, v in zip(_EDGE_KEYS, (edge_index, edge_type, edge_weight)):
+        if v is not None:
+            out[k] = v.to(nodes.device)
+    return out
+
+
 def _mini_batch(batch: Mapping[str, Tensor], sampler: NeighbourSampler | None, seeds: Tensor,
                 gen: torch.Generator, device: torch.device) -> tuple[dict[str, Tensor], Tensor]:
     """The input dict of the sampled neighbourhood of ``seeds`` (seeds first) on ``device``
     and its node ids there (``batch`` already on ``device``)."""
     if sampler is None:  # no graph: the seeds alone
         nodes = seeds.to(device)
-        return {k: v[nodes] for k, v in batch.items()
-                if k not in ("edge_index", "edge_type", "edge_weight")}, nodes
+        return _subgraph_batch(batch, nodes), nodes
     sub = sampler.sample(seeds, gen)
     nodes = sub.nodes.to(device)
-    out = {k: v[nodes] for k, v in batch.items()
-           if k not in ("edge_index", "edge_type", "edge_weight")}
-    out["edge_index"] = sub.edge_index.to(device)
-    out["edge_type"] = sub.edge_type.to(device)
-    if sub.edge_weight is not None:
-        out["edge_weight"] = sub.edge_weight.to(device)
-    return out, nodes
+    return _subgraph_batch(batch, nodes, sub.edge_index, sub.edge_type, sub.edge_weight), nodes
 
 
 def _train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list[Tensor],
@@ -514,10 +522,7 @@ def predict_inductive(model: SpTGNN, train_frame: pd.DataFrame, train_graph: SOC
     n_ref = ext.num_nodes - n_new
     hops = len(cfg.rgat_hidden)
     sub = local_subgraph(ext, np.arange(n_ref, ext.num_nodes), hops=hops)
-    nodes = sub.nodes
-    sb = {k: v[nodes] for k, v in batch.items() if k not in ("edge_index", "edge_type",
-                                                              "edge_weight")}
-    sb.update(edge_index=sub.edge_index, edge_type=sub.edge_type, edge_weight=sub.edge_weight)
+    sb = _subgraph_batch(batch, sub.nodes, sub.edge_index, sub.edge_type, sub.edge_weight)
     mean, lv = predict_sptgnn(model, sb, device, amp)
     centre = sub.centre.numpy()
     return mean[centre], (None if lv is None else lv[centre])
