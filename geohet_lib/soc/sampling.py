@@ -108,8 +108,8 @@ class NeighbourSampler:
         # uniform without replacement inside each segment: sort by (segment, random key)
         key = seg.double() + torch.rand(total, generator=gen, dtype=torch.float64)
         perm = torch.argsort(key)  # segments stay contiguous and in order
-        rank = torch.arange(total) - seg_start[seg]  # seg is already sorted by segment
-        return pos[perm[rank < fanout]]
+        # so slot i of the sorted order is still in segment seg[i], at rank offset[i] in it
+        return pos[perm[offset < fanout]]
 
     def sample(self, seeds, generator: torch.Generator | None = None) -> SampledSubgraph:
         """The sampled ``len(fanouts)``-hop neighbourhood of ``seeds`` (distinct node ids)."""
