@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from geohet_lib.config import data_dir, get_profile
 from geohet_lib.gpp import stage03 as s3
 from geohet_lib.gpp.dataset import read_manifest
 from geohet_lib.gpp.samples import iterate_batches, open_sample_cache
-from geohet_lib.runtime import get_device
+from geohet_lib.runtime import get_device, peak_rss_gib
 
 
 def main() -> None:
@@ -83,7 +82,7 @@ def main() -> None:
         "timed_batches": args.batches, "samples": n, "seconds": round(secs, 2),
         "samples_per_s": round(n / secs, 1),
         "epoch_minutes_at_this_rate": round(len(split.train) * cache.features.shape[2] / (n / secs) / 60, 2),
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+        "peak_rss_gib": round(peak_rss_gib(), 3),
     }
     if dev.type == "cuda":
         res["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -188,9 +187,11 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.one:
+        from geohet_lib.runtime import peak_rss_gib
+
         res = run_one(args.one, args)
         # this process's own peak resident memory (Linux: KiB), subset building included
-        res["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+        res["peak_rss_gib"] = round(peak_rss_gib(), 3)
         print("RESULT " + json.dumps(res), flush=True)
         return
     if args.build_paper_years:

@@ -16,18 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from geohet_lib.config import get_profile
-
-
-def peak_rss_gib() -> float:
-    """Peak resident set size of this process so far (GiB; Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from geohet_lib.runtime import peak_rss_gib
 
 
 def dir_size_gib(path: Path) -> float:

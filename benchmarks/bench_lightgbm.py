@@ -17,18 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 
 import numpy as np
 
 from geohet_lib.baselines import make_baseline
 from geohet_lib.metrics import r2, rmse
-
-
-def peak_rss_gib() -> float:
-    """Peak resident set size of this process so far (GiB; Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from geohet_lib.runtime import peak_rss_gib
 
 
 def synthetic(rows: int, features: int, seed: int, chunk: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:

@@ -213,6 +213,8 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.one:
+        from geohet_lib.runtime import peak_rss_gib
+
         if args.max_memory_gib:
             lim = int(args.max_memory_gib * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
@@ -225,7 +227,7 @@ def main() -> None:
                    "checkpoint_rgat": args.checkpoint_rgat,
                    "error": f"out of memory under a {args.max_memory_gib} GiB limit: "
                             f"{str(err).splitlines()[0][:200]}"}
-        res["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+        res["peak_rss_gib"] = round(peak_rss_gib(), 3)
         print("RESULT " + json.dumps(res), flush=True)
         return
     t0 = time.perf_counter()

@@ -53,6 +53,16 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far, in GiB (``ru_maxrss``: KiB on Linux).
+
+    What the benchmarks report as peak memory; a child process's is its own.
+    """
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def get_device(device: str = "auto") -> "torch.device":  # noqa: F821
     """``"auto"``: CUDA when present, CPU otherwise; ``"cpu"``/``"cuda"`` force one.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from geohet_lib.runtime import get_device, seed_everything, stage_log
+from geohet_lib.runtime import get_device, peak_rss_gib, seed_everything, stage_log
 
 
 def test_seed_everything_repeats_numpy_and_torch():
@@ -44,3 +44,14 @@ def test_epoch_seed_depends_on_seed_and_epoch_only():
     assert epoch_seed(0, 0) == 0 and epoch_seed(2, 5) == 2 * 100_003 + 5
     seeds = {epoch_seed(s, e) for s in range(5) for e in range(100)}
     assert len(seeds) == 500  # no two (seed, epoch) pairs of a run share a seed
+
+
+def test_peak_rss_gib_is_a_high_water_mark():
+    import resource
+
+    before = peak_rss_gib()
+    # ru_maxrss is KiB on Linux: GiB = KiB / 2**20
+    assert before == pytest.approx(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, rel=0.05)
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB touched
+    after = peak_rss_gib()
+    assert after >= before and after >= block.nbytes / 2**30
