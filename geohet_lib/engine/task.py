@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from ..runtime import epoch_seed
 from .history import History
 
-SCHEDULES = ("constant", "step", "plateau")
+SCHEDULES = ("constant", "step", "plateau", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class OptimConfig:
 
     ``schedule``: ``"constant"``; ``"step"`` (``lr`` until ``decay_epoch``, then
     ``lr_decayed``; GPP paper 4.1); ``"plateau"`` (``ReduceLROnPlateau`` on the monitored
-    validation metric, ``plateau_factor``, ``plateau_patience``; SOC paper 5.1).
+    validation metric, ``plateau_factor``, ``plateau_patience``; SOC paper 5.1);
+    ``"onecycle"`` (``OneCycleLR`` over every optimiser step of the run, peak ``lr``,
+    ``pct_start``; fastai's schedule, which AutoGluon's tabular MLP uses). ``betas``: AdamW's.
     """
 
     lr: float = 1e-3
@@ -56,6 +58,8 @@ class OptimConfig:
     decay_epoch: int | None = None
     plateau_factor: float = 0.5
     plateau_patience: int = 3
+    pct_start: float = 0.25
+    betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -82,6 +86,8 @@ class BaseTask(L.LightningModule):
     """
 
     monitor: str = "val_loss"
+    #: an epoch improves on the best only when its monitor is lower by more than this
+    min_delta: float = 0.0
 
     def __init__(self, model: nn.Module, optim: OptimConfig, seed: int = 0,
                  hparams: dict[str, Any] | None = None):
@@ -129,11 +135,17 @@ class BaseTask(L.LightningModule):
         """Restore :meth:`checkpoint_extra`."""
 
     # ------------------------------------------------------------------ optimiser, schedule
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         o = self.optim
-        opt = torch.optim.AdamW(self.param_groups(), lr=o.lr, weight_decay=o.weight_decay)
+        opt = torch.optim.AdamW(self.param_groups(), lr=o.lr, weight_decay=o.weight_decay,
+                                betas=tuple(o.betas))
         for g in opt.param_groups:
             g.setdefault("base_lr", g["lr"])
+        if o.schedule == "onecycle":  # stepped by Lightning after every optimiser step
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=total,
+                                                        pct_start=o.pct_start)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if o.schedule == "plateau":
             self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt, mode="min", factor=o.plateau_factor, patience=o.plateau_patience)
@@ -199,7 +211,7 @@ class BaseTask(L.LightningModule):
         self._val_record = metrics
         value = float(metrics[self.monitor])
         self.log(self.monitor, value, on_epoch=True, sync_dist=False)
-        if value < self.best_value:
+        if value < self.best_value - self.min_delta:
             self.best_value = value
             self.history.best_epoch = self.current_epoch
             self.best_state = {k: v.detach().to("cpu", copy=True)

@@ -45,7 +45,7 @@ def _callbacks(task: BaseTask, patience: int | None, checkpoint_dir: Path | None
         cbs.append(early_stopping)
     elif patience is not None:
         cbs.append(EarlyStopping(task.monitor, patience=patience, mode="min",
-                                 check_on_train_epoch_end=True))
+                                 min_delta=task.min_delta, check_on_train_epoch_end=True))
     if checkpoint_dir is not None:
         ck = ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
                              save_on_train_epoch_end=True, enable_version_counter=False)
