@@ -7,13 +7,14 @@ inside ``pyogrio``'s test fixtures) as ``resources/ne_110m_countries.geojson``.
 cartopy's own layout (``shapefiles/natural_earth/{physical,cultural}/ne_110m_*.shp``) into a
 cache folder and points ``cartopy.config['pre_existing_data_dir']`` at it, so that
 ``ax.coastlines()`` and ``cfeature.LAND`` work offline, in the library and in user code.
+:func:`great_circle_polylines` turns point pairs into great-circle arcs cut at the
+antimeridian, for the graph maps of both studies.
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,10 @@ import matplotlib
 if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .geo import lonlat_to_unit_sphere, unit_sphere_to_lonlat  # noqa: E402
+from .land import natural_earth_countries  # noqa: E402
 
 _LAYERS = {
     ("physical", "land"), ("physical", "coastline"), ("cultural", "admin_0_countries"),
@@ -36,9 +41,7 @@ def _cache_root() -> Path:
 def _write_layers(root: Path) -> None:
     import geopandas as gpd
 
-    src = resources.files("geohet_lib.resources").joinpath("ne_110m_countries.geojson")
-    with resources.as_file(src) as p:
-        countries = gpd.read_file(p)
+    countries = natural_earth_countries()
     land = gpd.GeoDataFrame({"featurecla": ["Land"]},
                             geometry=[countries.geometry.union_all()], crs="EPSG:4326")
     land = land.explode(index_parts=False).reset_index(drop=True)
@@ -114,3 +117,62 @@ def save_figure(fig, stem: str, figures_dir: str | Path = "figures",
             fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
         paths.append(target)
     return paths
+
+
+def _slerp_lonlat(lon1, lat1, lon2, lat2, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_points`` points along each great-circle arc (spherical linear interpolation of the
+    unit vectors, Shoemake 1985) as ``(lon, lat)`` arrays of shape (pairs, n_points)."""
+    a = lonlat_to_unit_sphere(lon1, lat1)
+    b = lonlat_to_unit_sphere(lon2, lat2)
+    omega = np.arccos(np.clip(np.sum(a * b, axis=1), -1.0, 1.0))[:, None]  # (E, 1)
+    f = np.linspace(0.0, 1.0, n_points)[None, :]  # (1, P)
+    so = np.sin(omega)
+    small = so < 1e-12
+    safe = np.where(small, 1.0, so)
+    ca = np.where(small, 1.0 - f, np.sin((1.0 - f) * omega) / safe)
+    cb = np.where(small, f, np.sin(f * omega) / safe)
+    pts = ca[:, :, None] * a[:, None, :] + cb[:, :, None] * b[:, None, :]  # (E, P, 3)
+    lon, lat = unit_sphere_to_lonlat(pts.reshape(-1, 3))
+    return lon.reshape(-1, n_points), lat.reshape(-1, n_points)
+
+
+def _cut_at_antimeridian(lo: np.ndarray, la: np.ndarray, jumps: np.ndarray) -> list[np.ndarray]:
+    """Split one sampled arc where consecutive longitudes jump (``jumps[s]``: between samples
+    ``s`` and ``s + 1``); each piece ends on lon = +-180 at the linearly interpolated latitude."""
+    pieces, piece = [], []
+    for s in range(lo.size - 1):
+        piece.append((lo[s], la[s]))
+        if jumps[s]:
+            side = 1.0 if lo[s] >= 0 else -1.0
+            nxt = lo[s + 1] + 360.0 * side  # the next sample, unwrapped to this side
+            frac = (180.0 * side - lo[s]) / (nxt - lo[s])
+            lat_c = la[s] + frac * (la[s + 1] - la[s])
+            piece.append((180.0 * side, lat_c))
+            pieces.append(np.asarray(piece))
+            piece = [(-180.0 * side, lat_c)]
+    piece.append((lo[-1], la[-1]))
+    pieces.append(np.asarray(piece))
+    return pieces
+
+
+def great_circle_polylines(lon1, lat1, lon2, lat2, n_points: int = 16
+                           ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Great-circle arcs between point pairs as lon/lat polylines cut at the antimeridian.
+
+    Each arc is sampled at ``n_points`` points (spherical linear interpolation of the unit
+    vectors); where consecutive samples jump by more than 180 degrees of longitude the arc
+    is split, each piece ending exactly on lon = +-180 at the interpolated latitude.
+    Returns ``(pieces, owner)``: a list of ``(m, 2)`` arrays of (lon, lat) in degrees, none
+    with a jump, so each can be projected and drawn as straight segments, and the int array
+    of the arc (pair index) each piece belongs to.
+    """
+    lon, lat = _slerp_lonlat(lon1, lat1, lon2, lat2, n_points)
+    jumps = np.abs(np.diff(lon, axis=1)) > 180.0
+    pieces: list[np.ndarray] = []
+    owner: list[int] = []
+    for e in range(lon.shape[0]):
+        cut = ([np.stack((lon[e], lat[e]), axis=1)] if not jumps[e].any()
+               else _cut_at_antimeridian(lon[e], lat[e], jumps[e]))
+        pieces += cut
+        owner += [e] * len(cut)
+    return pieces, np.asarray(owner, dtype=np.int64)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import RUN_LOG_NAME
+
 LOG = logging.getLogger("geohet")
 
 
@@ -115,7 +117,7 @@ def stage_log(stage: str, out_dir: str | Path) -> Iterator[StageRecord]:
     LOG.info("stage %s: done in %.1f s", stage, rec.seconds)
     entry = {"stage": stage, "seconds": round(rec.seconds, 3), "files": files,
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **rec.extra}
-    with open(out_dir / "run_log.jsonl", "a") as fh:
+    with open(out_dir / RUN_LOG_NAME, "a") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
 
 

@@ -1,4 +1,5 @@
-"""Writing regenerated tables: CSV and Markdown, the paper's values beside this run's."""
+"""Writing regenerated tables: CSV and Markdown, the paper's values beside this run's, and the
+wording of the claims columns (:func:`verdict`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from .io import atomic_path
+
+VERDICTS = {True: "holds", False: "does not hold", None: "n/a (not run)"}
+
+
+def verdict(ok: bool | None) -> str:
+    """The claims-column wording of a checked paper claim: ``"holds"``, ``"does not hold"``, or
+    ``"n/a (not run)"`` when ``ok`` is None (the run lacks a method the claim needs)."""
+    return VERDICTS[None if ok is None else bool(ok)]
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:

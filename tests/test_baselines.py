@@ -245,3 +245,54 @@ def test_unavailable_baseline_is_reported(monkeypatch):
     with pytest.raises(ImportError, match="torch_frame"):
         bl.make_baseline("FTTransformer")
     assert "TabNet" not in bl.baseline_configs()
+
+
+def test_no_import_cycle_between_tabular_modules():
+    """tabular.py does not import tabular_dl; tabular_dl imports nothing private from tabular;
+    the shared torch training lives in torch_tabular, which imports neither."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import geohet_lib.baselines as bl
+
+    here = Path(bl.__file__).parent
+    # the modules alone, without the package __init__ (which imports both)
+    code = ("import importlib, sys, types; "
+            "pkg = types.ModuleType('geohet_lib.baselines'); "
+            f"pkg.__path__ = [{str(here)!r}]; "
+            "sys.modules['geohet_lib.baselines'] = pkg; "
+            "importlib.import_module('geohet_lib.baselines.tabular'); "
+            "importlib.import_module('geohet_lib.baselines.torch_tabular'); "
+            "print('geohet_lib.baselines.tabular_dl' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+    def relative_imports(mod):
+        tree = ast.parse((here / f"{mod}.py").read_text())
+        return [(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.level == 1 for a in n.names]
+
+    assert all(m != "tabular_dl" for m, _ in relative_imports("tabular"))
+    assert all(not name.startswith("_") for m, name in relative_imports("tabular_dl") if m == "tabular")
+    assert all(m not in ("tabular", "tabular_dl") for m, _ in relative_imports("torch_tabular"))
+
+
+def test_mlp_history_per_epoch_and_best_epoch_restored(data):
+    _need("MLP")
+    X, y, Xv, yv = data
+    kw = {**FAST["MLP"], "epochs": 6, "patience": None}
+    m = make_baseline("MLP", seed=1, **kw).fit(X, y, Xv, yv)
+    info = m.fit_info_
+    assert info["epochs_run"] == 6
+    assert len(info["val_rmse"]) == len(info["train_loss"]) == len(info["lr"]) == 6
+    best = int(np.argmin(info["val_rmse"]))
+    assert info["best_epoch"] == best + 1 and info["best_val_rmse"] == info["val_rmse"][best]
+    # the kept weights are the best epoch's: predict() reproduces its validation RMSE
+    rmse = float(np.sqrt(np.mean((m.predict(Xv) - yv.astype(np.float64)) ** 2)))
+    assert rmse == pytest.approx(info["best_val_rmse"], rel=1e-6)
+    # no validation set: every epoch runs, the last one is kept
+    m = make_baseline("MLP", seed=1, **{**kw, "epochs": 3}).fit(X, y)
+    assert m.fit_info_["epochs_run"] == 3 and m.fit_info_["val_rmse"] == []
+    assert m.fit_info_["best_epoch"] is None and m.fit_info_["best_val_rmse"] is None

@@ -4,6 +4,7 @@ import pytest
 import xarray as xr
 
 from geohet_lib.gpp import dataset as gds
+from geohet_lib.paths import GPP_DATASET_NAME
 from geohet_lib.gpp.land_grid import build_land_grid
 from geohet_lib.gpp.synthetic import SyntheticGPP
 from geohet_lib.gpp.variables import FEATURE_NAMES
@@ -74,7 +75,7 @@ def test_writer_errors_and_atomicity(tmp_path):
     with pytest.raises(ValueError, match="increasing order"):
         gds.write_gpp_dataset(iter(years[::-1]), tmp_path, (2019,), (2020,), cells,
                               progress=False)
-    assert not (tmp_path / gds.DATASET_NAME).exists()  # interrupted: nothing half-written
+    assert not (tmp_path / GPP_DATASET_NAME).exists()  # interrupted: nothing half-written
     with pytest.raises(ValueError, match="lacks variables"):
         gds.write_gpp_dataset(iter([years[0].drop_vars("gpp")]), tmp_path, (2019,), (2020,),
                               cells, progress=False)

@@ -10,10 +10,10 @@ from geohet_lib.baselines.gnnwr import (
     GNNWR,
     GTNNWR,
     default_hidden,
-    haversine_km,
     spatial_distance,
     time_distance,
 )
+from geohet_lib.geo import haversine_km
 
 torch.set_num_threads(1)
 
@@ -187,6 +187,24 @@ def test_no_validation_split_and_progress_bar(spatial_data):
     m = GNNWR(spherical=False, val_fraction=0.0, progress=True, **FAST).fit(C, X, y)
     assert m.best_epoch_ == 3 and len(m.history_["train_rmse"]) == 3
     assert np.isnan(m.history_["val_rmse"]).all() and np.isnan(m.val_rmse_)
+
+
+def test_fit_runs_on_the_engine_and_restores_the_best_weights(spatial_data):
+    """One history entry per epoch run; early stopping keeps the best-validation epoch's weights."""
+    C, _, X, y, _ = spatial_data
+    m = GNNWR(spherical=False, device="cpu", epochs=60, patience=3, lr=1e-2, hidden=(32, 16),
+              batch_size=32).fit(C, X, y)
+    n_run = len(m.history_["train_rmse"])
+    assert len(m.history_["val_rmse"]) == n_run < 60  # stopped early
+    assert n_run - m.best_epoch_ == 3  # patience epochs after the best one
+    assert m.val_rmse_ == min(m.history_["val_rmse"]) == m.history_["val_rmse"][m.best_epoch_ - 1]
+    v = m.val_index_
+    assert len(v) == round(0.1 * len(y)) and len(np.unique(v)) == len(v)
+    # the weights kept are those of the best epoch, not the last one
+    assert _rmse(m.predict(C[v], X[v]), y[v]) == pytest.approx(m.val_rmse_, rel=1e-5)
+    # 108 training rows in batches of 107: the 1-row last batch is dropped (batch norm needs 2)
+    one = GNNWR(spherical=False, device="cpu", epochs=2, hidden=(32, 16), batch_size=107)
+    assert len(one.fit(C, X, y).history_["train_rmse"]) == 2
 
 
 # 6 -- distances ----------------------------------------------------------------------------------

@@ -10,18 +10,16 @@ import pytest
 import torch
 
 from geohet_lib.config import GraphConfig
+from geohet_lib.geo import chord_to_great_circle, lonlat_to_unit_sphere
 from geohet_lib.gpp.graph import (
     assign_new_cells,
     build_stcg,
-    chord_to_geodesic,
     cluster_land_cells,
     initial_node_time_embeddings,
     knn_on_sphere,
     load_graph,
     log_gaussian_edge_weight,
-    lonlat_to_unit_sphere,
     save_graph,
-    unit_sphere_to_lonlat,
 )
 
 SMALL = GraphConfig(n_clusters=20, n_neighbors=5, embedding_dim=8, walk_length=8,
@@ -45,25 +43,6 @@ def random_sphere_points(n: int, seed: int = 0) -> np.ndarray:
     lon = rng.uniform(-180, 180, n)
     lat = np.rad2deg(np.arcsin(rng.uniform(-1, 1, n)))
     return lonlat_to_unit_sphere(lon, lat)
-
-
-# ---------------------------------------------------------------- sphere mapping
-
-
-def test_sphere_known_points():
-    p = lonlat_to_unit_sphere([0, 90, 0, 180, -90], [0, 0, 90, 0, 0])
-    np.testing.assert_allclose(p, [[1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, 0, 0], [0, -1, 0]],
-                               atol=1e-12)
-
-
-def test_sphere_unit_norm_and_inverse():
-    rng = np.random.default_rng(0)
-    lon, lat = rng.uniform(-179, 179, 500), rng.uniform(-89, 89, 500)
-    p = lonlat_to_unit_sphere(lon, lat)
-    np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-12)
-    lon2, lat2 = unit_sphere_to_lonlat(p)
-    np.testing.assert_allclose(lon2, lon, atol=1e-9)
-    np.testing.assert_allclose(lat2, lat, atol=1e-9)
 
 
 # ---------------------------------------------------------------- K-means
@@ -152,8 +131,8 @@ def test_geodesic_vs_chord():
     np.testing.assert_allclose(geo, 2 * np.arcsin(chord / 2))
     assert np.all(geo >= chord)
     # quarter circle: chord sqrt(2), angle pi/2
-    assert chord_to_geodesic(np.sqrt(2.0)) == pytest.approx(np.pi / 2)
-    assert chord_to_geodesic(1.0) == pytest.approx(1.0471975511965979)  # 2 asin(1/2) = pi/3
+    assert chord_to_great_circle(np.sqrt(2.0)) == pytest.approx(np.pi / 2)
+    assert chord_to_great_circle(1.0) == pytest.approx(1.0471975511965979)  # 2 asin(1/2) = pi/3
 
 
 def test_knn_errors_and_duplicates():
@@ -261,20 +240,6 @@ def test_assign_new_cells_wraps_antimeridian():
 
 
 # ---------------------------------------------------------------- figures
-
-
-def test_great_circle_polylines_cut_at_antimeridian():
-    from geohet_lib.gpp.graph_plots import great_circle_polylines
-
-    pieces, owner = great_circle_polylines(np.array([170.0, 10.0]), np.array([0.0, 0.0]),
-                                           np.array([-170.0, 20.0]), np.array([10.0, 5.0]),
-                                           n_points=9)
-    assert owner.tolist() == [0, 0, 1]
-    for p in pieces:
-        assert np.all(np.abs(np.diff(p[:, 0])) <= 180.0)
-    assert pieces[0][-1, 0] == 180.0 and pieces[1][0, 0] == -180.0
-    assert pieces[0][0, 0] == pytest.approx(170.0) and pieces[1][-1, 0] == pytest.approx(-170.0)
-    assert pieces[2][0] == pytest.approx([10.0, 0.0]) and pieces[2][-1] == pytest.approx([20, 5])
 
 
 def test_plots_write_png_and_pdf(graph, tmp_path):

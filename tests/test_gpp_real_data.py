@@ -10,7 +10,7 @@ import xarray as xr
 from geohet_lib.gpp.real_data import (aggregate_to_8day, build_real_dataset, load_era5_land,
                                       load_modis_land_cover, load_pml_gpp, read_geotiff,
                                       regrid_to_cells)
-from geohet_lib.gpp.validation import InputDataError
+from geohet_lib.errors import InputDataError
 from geohet_lib.gpp.variables import (CATALOGUE, ERA5_NAMES, ERA5_VARIABLES, LAND_COVER_NAMES,
                                       TARGET_NAME)
 

@@ -9,6 +9,7 @@ from geohet_lib.config import get_profile
 from geohet_lib.gpp import dataset as gds
 from geohet_lib.gpp.stage01 import build_real_gpp
 from geohet_lib.gpp.variables import ERA5_VARIABLES
+from geohet_lib.paths import TRUTH_NAME
 
 
 def _write_sources(tmp_path):
@@ -53,7 +54,7 @@ def test_build_real_gpp_writes_the_stage01_layout(tmp_path):
     np.testing.assert_allclose(lc.values, 1.0, atol=1e-5)
     # 8-day rate x days: the last step of 2020 has 6 days
     assert ds["step_days"].sel(year=2020).values[-1] == 6
-    assert not (out / gds.TRUTH_NAME).exists()
+    assert not (out / TRUTH_NAME).exists()
     assert [f.read_bytes() for f in files] == before  # the user's files are untouched
 
 

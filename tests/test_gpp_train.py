@@ -10,7 +10,8 @@ from geohet_lib.gpp import stage03 as S
 from geohet_lib.gpp.samples import iterate_batches, open_sample_cache
 from geohet_lib.gpp.stage02 import build_stage02
 from geohet_lib.gpp.table2 import PAPER_TABLE2, build_table2
-from geohet_lib.gpp.train import TrainConfig, _lr_at, fit, predict
+from geohet_lib.engine import BEST_NAME, LAST_NAME, load_checkpoint
+from geohet_lib.gpp.train import TrainConfig, fit, lr_at, predict
 from geohet_lib.tables import to_markdown, write_table
 
 
@@ -77,8 +78,8 @@ def test_splits(prepared, smoke_gpp_dir):
 
 def test_lr_schedule_halfway():
     cfg = TrainConfig(epochs=20)
-    assert [_lr_at(cfg, e) for e in (0, 9, 10, 19)] == [1e-3, 1e-3, 1e-4, 1e-4]
-    assert _lr_at(TrainConfig(epochs=1), 0) == 1e-3
+    assert [lr_at(cfg, e) for e in (0, 9, 10, 19)] == [1e-3, 1e-3, 1e-4, 1e-4]
+    assert lr_at(TrainConfig(epochs=1), 0) == 1e-3
 
 
 def _train(prepared, profile, epochs, ckpt=None, resume=False, stop=None):
@@ -104,13 +105,16 @@ def test_training_is_deterministic_on_cpu(prepared, smoke_profile):
 def test_resume_equals_uninterrupted(prepared, smoke_profile, tmp_path):
     full, h_full, _ = _train(prepared, smoke_profile, 3, ckpt=tmp_path / "a")
     _train(prepared, smoke_profile, 3, ckpt=tmp_path / "b", stop=0)  # interrupted after epoch 1
-    ck = torch.load(tmp_path / "b" / "checkpoint_last.pt", weights_only=False)
-    assert ck["epoch"] == 0 and ck["model_config"]["d_model"] == smoke_profile.gpp.d_model
+    ck = load_checkpoint(tmp_path / "b" / LAST_NAME)
+    assert ck["history"].epochs == 1 and ck["hparams"]["model_config"]["d_model"] == smoke_profile.gpp.d_model
     resumed, h_res, _ = _train(prepared, smoke_profile, 3, ckpt=tmp_path / "b", resume=True)
     assert h_res.train_rmse == h_full.train_rmse and h_res.val_rmse == h_full.val_rmse
     for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
-    assert (tmp_path / "b" / "checkpoint_best.pt").exists()
+    best = load_checkpoint(tmp_path / "b" / BEST_NAME)
+    assert best["extra"]["y_scale"] > 0 and best["history"].val_rmse == h_res.val_rmse
+    for k, v in resumed.state_dict().items():
+        assert torch.equal(best["state_dict"][k], v), k
 
 
 def test_scores_and_rmse_per_cell():

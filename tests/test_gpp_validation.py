@@ -10,9 +10,10 @@ import pytest
 import xarray as xr
 
 from geohet_lib.gpp.real_data import load_era5_land, load_pml_gpp, regrid_to_cells
-from geohet_lib.gpp.validation import (InputDataError, check_land_cells, check_variables,
-                                       convert_units, fix_longitudes, fix_times,
-                                       standardise_coords, unit_conversion)
+from geohet_lib.errors import InputDataError
+from geohet_lib.gpp.validation import (check_land_cells, check_variables, convert_units,
+                                       fix_longitudes, fix_times, standardise_coords,
+                                       unit_conversion)
 from geohet_lib.gpp.variables import ERA5_VARIABLES
 
 TEMP, PRECIP = "temperature_2m", "total_precipitation_sum"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from geohet_lib.baselines.gtwr import EARTH_RADIUS_KM, EPS, GTWR, gtwr_criterion
+from geohet_lib.baselines.gtwr import EPS, GTWR, gtwr_criterion
+from geohet_lib.geo import EARTH_RADIUS_KM
 
 RTOL = 1e-8
 

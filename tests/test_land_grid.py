@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from geohet_lib.gpp.land_grid import build_land_grid, grid_centres, in_greenland, land_fraction
+from geohet_lib.gpp.land_grid import build_land_grid, grid_centres, land_fraction
+from geohet_lib.land import in_greenland
 
 
 def test_grid_centres():

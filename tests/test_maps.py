@@ -1,4 +1,8 @@
 import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from geohet_lib.maps import great_circle_polylines
 
 
 def test_offline_natural_earth_and_world_map(tmp_path, monkeypatch):
@@ -22,3 +26,15 @@ def test_offline_natural_earth_and_world_map(tmp_path, monkeypatch):
     assert all(p.stat().st_size > 1000 for p in paths)
     plt.close(fig)
     maps.ensure_offline_natural_earth.cache_clear()
+
+
+def test_great_circle_polylines_cut_at_antimeridian():
+    pieces, owner = great_circle_polylines(np.array([170.0, 10.0]), np.array([0.0, 0.0]),
+                                           np.array([-170.0, 20.0]), np.array([10.0, 5.0]),
+                                           n_points=9)
+    assert owner.tolist() == [0, 0, 1]
+    for p in pieces:
+        assert np.all(np.abs(np.diff(p[:, 0])) <= 180.0)
+    assert pieces[0][-1, 0] == 180.0 and pieces[1][0, 0] == -180.0
+    assert pieces[0][0, 0] == pytest.approx(170.0) and pieces[1][-1, 0] == pytest.approx(-170.0)
+    assert pieces[2][0] == pytest.approx([10.0, 0.0]) and pieces[2][-1] == pytest.approx([20, 5])

@@ -85,9 +85,9 @@ def test_locations_on_land_in_their_area(corpus):
 def _nn_km(df):
     from scipy.spatial import cKDTree
 
-    from geohet_lib.gpp.synthetic import unit_vectors
+    from geohet_lib.geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
 
-    xyz = unit_vectors(df["lat"].to_numpy(), df["lon"].to_numpy()) * 6371.0
+    xyz = lonlat_to_unit_sphere(df["lon"].to_numpy(), df["lat"].to_numpy()) * EARTH_RADIUS_KM
     d, _ = cKDTree(xyz).query(xyz, k=2)
     return d[:, 1]
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
+from geohet_lib.geo import EARTH_RADIUS_KM, haversine_km, lonlat_to_unit_sphere
 from geohet_lib.soc.graph import (
-    EARTH_RADIUS_KM,
     RELATIONS,
     SOC_GRAPH_CONFIGS,
     SOCGraphConfig,
@@ -21,14 +21,12 @@ from geohet_lib.soc.graph import (
     build_hetero_graph,
     elevation_gradient,
     extend_graph,
-    haversine_km,
     inductive_subgraph,
     load_graph,
     local_subgraph,
     save_graph,
     spatial_weight,
     transductive_masks,
-    unit_vectors,
 )
 
 PLAIN = SOCGraphConfig(adaptive_k=False, symmetric=False)
@@ -74,13 +72,13 @@ def edge_set(ei) -> set[tuple[int, int]]:
 # ---------------------------------------------------------------- haversine
 
 
-def test_haversine_hand_values():
-    assert haversine_km(0.0, 0.0, 0.0, 1.0) == pytest.approx(111.195, abs=1e-3)
-    assert haversine_km(0.0, 179.5, 0.0, -179.5) == pytest.approx(111.195, abs=1e-3)
-    assert haversine_km(90.0, 0.0, 89.0, 123.0) == pytest.approx(111.195, abs=1e-3)
-    assert haversine_km(0.0, 0.0, 0.0, 180.0) == pytest.approx(np.pi * EARTH_RADIUS_KM)
-    assert haversine_km(10.0, 20.0, 10.0, 20.0) == 0.0
-    d = haversine_km(np.zeros(3), np.zeros(3), np.zeros(3), np.array([1.0, 2.0, -3.0]))
+def test_haversine_hand_values():  # geohet_lib.geo.haversine_km: (lon1, lat1, lon2, lat2)
+    assert haversine_km(0.0, 0.0, 1.0, 0.0) == pytest.approx(111.195, abs=1e-3)
+    assert haversine_km(179.5, 0.0, -179.5, 0.0) == pytest.approx(111.195, abs=1e-3)
+    assert haversine_km(0.0, 90.0, 123.0, 89.0) == pytest.approx(111.195, abs=1e-3)
+    assert haversine_km(0.0, 0.0, 180.0, 0.0) == pytest.approx(np.pi * EARTH_RADIUS_KM)
+    assert haversine_km(20.0, 10.0, 20.0, 10.0) == 0.0
+    d = haversine_km(np.zeros(3), np.zeros(3), np.array([1.0, 2.0, -3.0]), np.zeros(3))
     np.testing.assert_allclose(d, KM_PER_DEG * np.array([1.0, 2.0, 3.0]), rtol=1e-12)
 
 
@@ -96,7 +94,7 @@ def test_spatial_knn_equals_brute_force_haversine():
                           rng.choice([-1, 1], 30) * rng.uniform(87.5, 90, 30)])
     df = frame(lat, lon)
     n, k = lat.size, PLAIN.k_spatial
-    d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    d = haversine_km(lon[:, None], lat[:, None], lon[None, :], lat[None, :])
     np.fill_diagonal(d, np.inf)
     nn = np.argsort(d, axis=1)[:, :k]
     brute = {(int(j), i) for i in range(n) for j in nn[i] if d[i, j] <= 2000.0}
@@ -245,7 +243,7 @@ def test_adaptive_selection_prefers_cluster_and_tops_up():
     # everything else noise. Node 0 wants 4: its 2 cluster mates first (10 and 19, although
     # 1..9 are nearer), then the 2 nearest others (1, 2). Noise node 5 wants k_base = 2.
     lon = np.arange(20) / KM_PER_DEG
-    xyz = unit_vectors(np.zeros(20), lon)
+    xyz = lonlat_to_unit_sphere(lon, np.zeros(20))
     lab = np.full(20, -1)
     lab[[0, 10, 19]] = 0
     q, nb, k = _spatial_neighbours(xyz, lab, xyz, lab, k_base=2, k_adapt=4,

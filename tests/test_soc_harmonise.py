@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geohet_lib.errors import InputDataError
 from geohet_lib.soc.covariates import COVARIATE_NAMES
-from geohet_lib.soc.harmonise import (ACCEPTED_UNITS, VAN_BEMMELEN, InputDataError,
-                                      assign_area, convert_soc_units, harmonise,
-                                      harmonise_file, select_topsoil)
+from geohet_lib.soc.harmonise import (ACCEPTED_UNITS, VAN_BEMMELEN, assign_area,
+                                      convert_soc_units, harmonise, harmonise_file,
+                                      select_topsoil)
 
 D1M = 1.0 / 111_195.0  # about one metre of latitude, in degrees
 PARIS = (48.85, 2.35)

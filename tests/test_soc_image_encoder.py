@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from geohet_lib.soc.image_encoder import (ImageEncoderConfig, ImageRegressor, PatchSourceLike,
-                                          PatchViT, TerraMindAdapter, TerraMindUnavailableError,
+from geohet_lib.engine import BEST_NAME, LAST_NAME, History, load_checkpoint
+from geohet_lib.soc.image_encoder import (HISTORY_COLUMNS, ImageEncoderConfig, ImageRegressor,
+                                          PatchSourceLike, PatchViT, TerraMindAdapter,
+                                          TerraMindUnavailableError, WarmupEarlyStopping,
                                           cache_embeddings, embed_patches, fit_image_encoder,
                                           load_cached_embeddings, load_image_encoder)
 
@@ -165,7 +167,7 @@ def test_after_warmup_every_parameter_trains(src, tmp_path):
     named0 = {k: v.detach().clone() for k, v in reg.named_parameters()}
     enc, hist = _fit(src, regressor=reg, warmup_epochs=1, epochs=2, checkpoint_dir=tmp_path)
     assert hist.frozen == [True, False]
-    last = torch.load(tmp_path / "image_encoder_last.pt", weights_only=False)["model"]
+    last = load_checkpoint(tmp_path / LAST_NAME)["state_dict"]
     unchanged = [k for k in named0 if torch.equal(last[k], named0[k])]
     assert unchanged == []  # the weights after epoch 2: body, merge and head all moved
     # the returned encoder is frozen and in eval mode; the head is not part of it
@@ -190,13 +192,58 @@ def test_tiny_fit_learns_texture_to_target(src):
 
 def test_huber_loss_and_checkpoints(src, tmp_path):
     enc, hist = _fit(src, loss="huber", checkpoint_dir=tmp_path, epochs=2)
-    assert (tmp_path / "image_encoder_last.pt").exists()
-    again = load_image_encoder(tmp_path / "image_encoder_best.pt")
+    assert (tmp_path / LAST_NAME).exists()
+    again = load_image_encoder(tmp_path / BEST_NAME)
     ids = np.arange(70, 80)
     np.testing.assert_array_equal(embed_patches(enc, src, ids, device="cpu", progress=False),
                                   embed_patches(again, src, ids, device="cpu", progress=False))
-    ck = torch.load(tmp_path / "image_encoder_best.pt", weights_only=True)
-    assert set(ck["head"]) and ck["settings"]["loss"] == "huber"
+    ck = load_checkpoint(tmp_path / BEST_NAME)
+    assert any(k.startswith("head.") for k in ck["state_dict"])
+    assert ck["hparams"]["settings"]["loss"] == "huber"
+    assert ck["hparams"]["model_config"] == enc.config_dict()
+    assert ck["history"].val_loss == hist.val_loss and ck["history"].best_epoch == hist.best_epoch
+    assert set(ck["extra"]) >= {"y_mean", "y_std", "norm_seconds"}
+    np.testing.assert_array_equal(  # the folder is enough
+        embed_patches(load_image_encoder(tmp_path), src, ids, device="cpu", progress=False),
+        embed_patches(enc, src, ids, device="cpu", progress=False))
+
+
+def test_history_is_the_engines_with_the_fine_tune_columns(src):
+    enc, hist = _fit(src, warmup_epochs=1, epochs=2, inverse_transform=np.expm1)
+    assert isinstance(hist, History) and set(HISTORY_COLUMNS) <= set(hist.columns)
+    assert hist.frozen == [True, False] and hist.norm_seconds >= 0
+    assert hist.best_epoch == int(np.argmin(hist.val_loss))
+    assert set(hist.best()) >= {"epoch", "val_loss", "val_mape", "val_r2", "val_r2_target"}
+    _, plain = _fit(src, warmup_epochs=1, epochs=1)  # no inverse transform: no original scale
+    assert np.isnan(plain.val_mape[0]) and np.isnan(plain.val_r2[0])
+    assert np.isfinite(plain.val_r2_target[0])
+
+
+def test_early_stopping_does_not_count_warmup_epochs():
+    import types
+
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    def run(stopper, values):
+        trainer = types.SimpleNamespace(fast_dev_run=False, should_stop=False, current_epoch=0,
+                                        callback_metrics={}, strategy=types.SimpleNamespace(
+                                            reduce_boolean_decision=lambda d, all=False: d))
+        for epoch, v in enumerate(values):
+            trainer.current_epoch, trainer.callback_metrics = epoch, {"val_loss": torch.tensor(v)}
+            stopper._run_early_stopping_check(trainer)
+            if trainer.should_stop:
+                return epoch
+        return None
+
+    values = [1.0, 2.0, 3.0, 0.5, 0.6, 0.7, 0.8]
+    assert run(EarlyStopping("val_loss", patience=2), values) == 2  # counted warm-up epoch 1
+    es = WarmupEarlyStopping("val_loss", warmup_epochs=2, patience=2)
+    assert run(es, values) == 5  # epoch 2 counts (1), 3 improves, 4 and 5 count (2): stop
+    assert es.stopped_epoch == 5 and float(es.best_score) == 0.5
+    assert run(WarmupEarlyStopping("val_loss", warmup_epochs=6, patience=1), values) == 6
+    later = WarmupEarlyStopping("val_loss", warmup_epochs=2, patience=7)
+    later.load_state_dict(es.state_dict())  # resuming keeps the caller's patience
+    assert later.patience == 7 and later.wait_count == es.wait_count
 
 
 def test_resume_gives_the_uninterrupted_run(src, tmp_path):

@@ -44,6 +44,8 @@ Deviations from the papers (stated, deliberate):
   stopping with the best weights restored) are still reference points and enter the OLS fit.
 * Optimiser AdamW (lr 1e-3, weight decay 1e-4, batch 256) with early stopping (patience 30,
   best weights restored) rather than the papers' / ``gnnwr`` package's optimiser settings; loss MSE.
+  Trained by the project's engine (:mod:`geohet_lib.engine`); a single trailing row of an epoch
+  (batch norm needs >= 2 rows per batch) is dropped for that epoch.
 * The output layer starts at weight 0 / bias 1 (w == 1: training starts from OLS); y is not
   rescaled, so the OLS intercept is mean(y) and can vary spatially (with a centred y it would be 0,
   and a multiplicative weight could never move it). Any coefficient whose OLS value is ~0 stays ~0
@@ -51,7 +53,8 @@ Deviations from the papers (stated, deliberate):
 * Time distance may be cyclic: ``min(|dt|, P - |dt|)`` with ``time_period=P`` (e.g. day-of-year).
 
 Distances: ``spherical=True`` -> coords are (lon, lat) degrees and d_S is the great-circle (haversine)
-distance in km (R = 6371.0 km); ``spherical=False`` -> planar Euclidean in coordinate units.
+distance in km (:func:`geohet_lib.geo.haversine_km`, R = 6371.0 km); ``spherical=False`` -> planar
+Euclidean in coordinate units.
 
 >>> m = GNNWR(epochs=200).fit(coords, X, y)          # coords (n, 2), X (n, p), y (n,)
 >>> m.predict(coords_test, X_test); m.local_coefficients(coords_test)     # (m,), (m, p+1)
@@ -61,28 +64,30 @@ distance in km (R = 6371.0 km); ``spherical=False`` -> planar Euclidean in coord
 
 from __future__ import annotations
 
-import copy
 import math
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
+from ..engine import BaseTask, OptimConfig, fit_task, index_loader
+from ..geo import haversine_km
 from ..runtime import get_device
 
 __all__ = [
     "GNNWR",
     "GTNNWR",
-    "EARTH_RADIUS_KM",
-    "haversine_km",
     "spatial_distance",
     "time_distance",
     "default_hidden",
 ]
 
-EARTH_RADIUS_KM = 6371.0
 _STATS_ROWS = 4096  # rows (x all references) used to estimate the distance mean/std
 _PRED_ELEMS = 2**23  # cap on batch x n_ref x width elements per prediction batch (CPU; x8 on CUDA)
 
@@ -90,17 +95,6 @@ _PRED_ELEMS = 2**23  # cap on batch x n_ref x width elements per prediction batc
 # --------------------------------------------------------------------------------------------
 # distances (torch, broadcasting, on whatever device the inputs live)
 # --------------------------------------------------------------------------------------------
-
-
-def haversine_km(lon1: torch.Tensor, lat1: torch.Tensor, lon2: torch.Tensor, lat2: torch.Tensor,
-                 radius: float = EARTH_RADIUS_KM) -> torch.Tensor:
-    """Great-circle distance in km between (lon, lat) points in degrees (broadcasting)."""
-    rad = math.pi / 180.0
-    lat1r, lat2r = lat1 * rad, lat2 * rad
-    s_dlat = torch.sin((lat2r - lat1r) * 0.5)
-    s_dlon = torch.sin((lon2 - lon1) * (rad * 0.5))  # sin^2 is 360-periodic: antimeridian safe
-    h = s_dlat * s_dlat + torch.cos(lat1r) * torch.cos(lat2r) * s_dlon * s_dlon
-    return (2.0 * radius) * torch.asin(torch.sqrt(torch.clamp(h, 0.0, 1.0)))
 
 
 def spatial_distance(a: torch.Tensor, b: torch.Tensor, spherical: bool = True) -> torch.Tensor:
@@ -217,6 +211,86 @@ class NNWRNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
+# training: a task and a data module for the project's engine (geohet_lib.engine)
+# --------------------------------------------------------------------------------------------
+
+#: one batch: (coords (B, 2), t (B,) for GTNNWR or None, design matrix (B, p+1), y (B,))
+Batch = tuple[Tensor, Tensor | None, Tensor, Tensor]
+
+
+class GNNWRTask(BaseTask):
+    """MSE training of an :class:`NNWRNet` (GNNWR, Du et al. 2020; GTNNWR, Wu et al. 2021).
+
+    Monitor ``val_rmse``: the RMSE over the validation rows in eval mode; the weights of the
+    epoch with the lowest one are restored when the fit ends. Train record ``train_rmse``: the
+    root of the row-weighted mean batch MSE of the epoch, in train mode (i.e. with dropout).
+    Without a validation loader (``val_fraction=0``) no epoch is ever validated, the engine keeps
+    no best weights and the model ends with the weights of its last epoch.
+    """
+
+    monitor = "val_rmse"
+
+    def _squared_errors(self, batch: Batch) -> Tensor:
+        c, t, xa, y = batch
+        pred, _ = self.model(c, t, xa)
+        return (pred - y) ** 2
+
+    def training_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor], int]:
+        sq = self._squared_errors(batch)
+        loss = sq.mean()
+        return loss, {"mse": loss}, int(sq.shape[0])
+
+    def validation_sums(self, batch: Batch) -> dict[str, Tensor]:
+        sq = self._squared_errors(batch)
+        return {"sse": sq.sum(), "n": torch.tensor(float(sq.shape[0]), device=sq.device)}
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        return {"val_rmse": math.sqrt(sums["sse"] / max(sums["n"], 1.0))}
+
+    def train_record(self, means: dict[str, float]) -> dict[str, float]:
+        return {"train_rmse": math.sqrt(means["mse"])}
+
+
+class GNNWRData(L.LightningDataModule):
+    """The training rows of one fit, gathered from tensors already on the device.
+
+    Training batches of ``batch_size`` rows, shuffled by ``(seed, epoch)`` by the engine's
+    sampler. Batch norm needs >= 2 rows: when the last batch of an epoch would hold a single row,
+    that row is dropped for the epoch (``drop_last_singleton``; a different row each epoch, as the
+    order is reshuffled). No validation loader: see :class:`GNNWRValidatedData`.
+    """
+
+    def __init__(self, tensors: Batch, train_rows: np.ndarray, val_rows: np.ndarray,
+                 batch_size: int, val_batch_size: int, seed: int):
+        super().__init__()
+        self.tensors = tensors
+        dev = tensors[0].device
+        self.train_rows = torch.as_tensor(train_rows, dtype=torch.long, device=dev)
+        self.val_rows = torch.as_tensor(val_rows, dtype=torch.long, device=dev)
+        self.batch_size, self.val_batch_size, self.seed = batch_size, val_batch_size, seed
+
+    def _gather(self, rows: Tensor) -> Callable[[list[int]], Batch]:
+        def collate(items: list[int]) -> Batch:
+            i = rows[torch.as_tensor(items, dtype=torch.long, device=rows.device)]
+            c, t, xa, y = self.tensors
+            return c[i], (t[i] if t is not None else None), xa[i], y[i]
+        return collate
+
+    def train_dataloader(self) -> DataLoader:
+        return index_loader(len(self.train_rows), self.batch_size, self._gather(self.train_rows),
+                            train=True, seed=self.seed, drop_last_singleton=True)
+
+
+class GNNWRValidatedData(GNNWRData):
+    """:class:`GNNWRData` with validation: the validation rows in order, ``val_batch_size`` at a
+    time (without validation rows use :class:`GNNWRData`: Lightning then validates nothing)."""
+
+    def val_dataloader(self) -> DataLoader:
+        return index_loader(len(self.val_rows), self.val_batch_size, self._gather(self.val_rows),
+                            train=False)
+
+
+# --------------------------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------------------------
 
@@ -260,9 +334,15 @@ class GNNWR:
 
     Fitted attributes: ``ols_coef_`` (p+1,), ``x_mean_``/``x_std_`` (p,), ``ref_coords_`` (n_ref, 2),
     ``reference_index_`` (rows of the training data used as references), ``dist_stats_``,
-    ``history_`` {"train_rmse", "val_rmse"} per epoch (train RMSE in train mode, i.e. with dropout),
-    ``best_epoch_`` (1-based; 0 = untrained), ``train_rmse_`` (all fit points, eval mode),
-    ``val_rmse_``, ``fit_seconds_``, ``device_`` (str), ``hidden_``, ``net_`` (:class:`NNWRNet`).
+    ``history_`` {"train_rmse", "val_rmse"} per epoch run (train RMSE in train mode, i.e. with
+    dropout; val RMSE NaN without a validation split), ``best_epoch_`` (1-based epoch whose weights
+    were kept; the last one without a validation split; 0 = untrained), ``val_index_`` (rows held
+    out for validation), ``train_rmse_`` (all fit points, eval mode), ``val_rmse_`` (of the kept
+    epoch), ``fit_seconds_``, ``device_`` (str), ``hidden_``, ``net_`` (:class:`NNWRNet`).
+
+    Training runs on the project's engine (:class:`GNNWRTask`, :class:`GNNWRData`,
+    :func:`geohet_lib.engine.fit_task`): shuffling by ``(seed, epoch)``; an epoch whose last batch
+    would hold a single row (batch norm needs two) drops that row for the epoch.
     """
 
     _temporal = False
@@ -432,76 +512,43 @@ class GNNWR:
         n_val = int(round(self.val_fraction * n)) if self.val_fraction > 0 else 0
         n_val = min(n_val, n - 2)
         val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        self.val_index_ = val_idx
 
         self.history_ = {"train_rmse": [], "val_rmse": []}
         self.best_epoch_ = 0
         self.val_rmse_ = float("nan")
         if self.epochs > 0:
-            self._train(net, c_d, t_d, xa_d, y_d, tr_idx, val_idx, rng, dev)
+            self._train(net, (c_d, t_d, xa_d, y_d), tr_idx, val_idx, dev)
         net.eval()
         self.train_rmse_ = float(np.sqrt(np.mean((self._predict_arrays(c, tt, xa) - y) ** 2)))
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _batches(self, idx: np.ndarray) -> list[np.ndarray]:
-        bs = self.batch_size
-        chunks = [idx[s : s + bs] for s in range(0, len(idx), bs)]
-        if len(chunks) > 1 and len(chunks[-1]) < 2:  # batch norm needs >= 2 rows
-            chunks[-2] = np.concatenate(chunks[-2:])
-            chunks.pop()
-        return chunks
+    def _train(self, net: NNWRNet, tensors: Batch, tr_idx: np.ndarray, val_idx: np.ndarray,
+               dev: torch.device) -> None:
+        """AdamW on the MSE through the engine (:class:`GNNWRTask`, :class:`GNNWRData`).
 
-    def _train(self, net, c_d, t_d, xa_d, y_d, tr_idx, val_idx, rng, dev) -> None:
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        best = math.inf
-        best_state = None
-        bad = 0
-        epochs = range(1, self.epochs + 1)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(epochs, desc=type(self).__name__, leave=False)
-            epochs = bar
-        val_t = torch.as_tensor(val_idx, device=dev)
-        for epoch in epochs:
-            net.train()
-            sse, cnt = 0.0, 0
-            for b in self._batches(rng.permutation(tr_idx)):
-                bi = torch.as_tensor(b, device=dev)
-                pred, _ = net(c_d[bi], t_d[bi] if t_d is not None else None, xa_d[bi])
-                loss = torch.mean((pred - y_d[bi]) ** 2)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sse += float(loss.detach()) * len(b)
-                cnt += len(b)
-            tr_rmse = math.sqrt(sse / max(cnt, 1))
-            self.history_["train_rmse"].append(tr_rmse)
-            if len(val_idx):
-                net.eval()
-                with torch.no_grad():
-                    vp = self._predict_tensors(c_d[val_t], t_d[val_t] if t_d is not None else None,
-                                               xa_d[val_t])
-                    v = float(torch.sqrt(torch.mean((vp - y_d[val_t]) ** 2)))
-                self.history_["val_rmse"].append(v)
-                if v < best:
-                    best, bad, self.best_epoch_ = v, 0, epoch
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    bad += 1
-            else:
-                self.history_["val_rmse"].append(float("nan"))
-                self.best_epoch_ = epoch
-            if bar is not None:
-                bar.set_postfix(train=f"{tr_rmse:.4g}", val=f"{self.history_['val_rmse'][-1]:.4g}")
-            if len(val_idx) and bad >= self.patience:
-                break
-        if bar is not None:
-            bar.close()
-        if best_state is not None:
-            net.load_state_dict(best_state)
-            self.val_rmse_ = best
+        With validation rows: early stopping on ``val_rmse`` after ``patience`` epochs without
+        improvement, the best epoch's weights restored. Without: every epoch runs and the last
+        weights are kept. Full float32, no mixed precision (as before: CPU and CUDA fits agree).
+        """
+        task = GNNWRTask(net, OptimConfig(lr=self.lr, weight_decay=self.weight_decay), self.seed,
+                         {"model_config": self.config})
+        validated = len(val_idx) > 0
+        data = (GNNWRValidatedData if validated else GNNWRData)(
+            tensors, tr_idx, val_idx, self.batch_size, self._pred_rows(), self.seed)
+        with warnings.catch_warnings():  # no validation rows: skipping validation is intended
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+            hist = fit_task(task, data, epochs=self.epochs, device=dev, progress=self.progress,
+                            patience=self.patience if validated else None, amp=False)
+        net.to(dev)  # Lightning's teardown hands the model back on the CPU
+        val = [r.get("val_rmse", float("nan")) for r in hist.records]
+        self.history_ = {"train_rmse": list(hist.train_rmse), "val_rmse": val}
+        if not validated:
+            self.best_epoch_ = hist.epochs
+        elif hist.best_epoch >= 0:
+            self.best_epoch_ = hist.best_epoch + 1
+            self.val_rmse_ = float(val[hist.best_epoch])
 
     def _pred_rows(self) -> int:
         width = self.stpnn_hidden + 2 if self._temporal else 2

@@ -26,9 +26,10 @@ positive weight in mgtwr too, so the neighbour query is widened until every such
 Geometry
 --------
 ``spherical=True`` (default): ``coords`` are (lon, lat) in degrees and the spatial part of the
-space-time coordinate is the 3-D Cartesian position on a sphere of radius 6371.0 km. The spatial
-distance is then the *chord* in km, ``2R sin(s/2R)`` for a great-circle distance s: within 0.25% of
-s up to 1,500 km (1% up to ~3,100 km); the space-time distance stays Euclidean, so a k-d tree applies and points on
+space-time coordinate is the 3-D Cartesian position on a sphere of radius 6371.0 km
+(:data:`geohet_lib.geo.EARTH_RADIUS_KM`, mgwr's radius). The spatial distance is then the *chord*
+in km, ``2R sin(s/2R)`` for a great-circle distance s (:func:`geohet_lib.geo.great_circle_to_chord`):
+within 0.25% of s up to 1,500 km (1% up to ~3,100 km); the space-time distance stays Euclidean, so a k-d tree applies and points on
 both sides of the antimeridian are neighbours. ``spherical=False``: planar (x, y) coordinates used as
 given (results then equal mgtwr's).
 
@@ -88,11 +89,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["GTWR", "EARTH_RADIUS_KM", "EPS", "CRITERIA", "lonlat_to_xyz", "gtwr_criterion"]
+from ..geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
+
+__all__ = ["GTWR", "EPS", "CRITERIA", "lonlat_to_xyz", "gtwr_criterion"]
 
 LOG = logging.getLogger("geohet")
 
-EARTH_RADIUS_KM = 6371.0
 EPS = 1.0000001  # mgtwr / mgwr: adaptive bandwidth distance = q-th distance * eps
 GOLDEN = 0.38196601125010515  # (3 - sqrt 5) / 2, mgtwr's ``delta = 0.38197``
 CRITERIA = ("AICc", "AICc_mgtwr", "AIC", "BIC", "CV")
@@ -101,8 +103,6 @@ _BLOCK_ELEMENTS = 1 << 22  # max focal x neighbour x parameter elements per batc
 
 def lonlat_to_xyz(lonlat: np.ndarray, radius: float = EARTH_RADIUS_KM) -> np.ndarray:
     """(lon, lat) in degrees -> 3-D Cartesian position (km) on a sphere of ``radius``."""
-    from ..gpp.graph import lonlat_to_unit_sphere  # lazy: keeps this module numpy-only at import
-
     return radius * lonlat_to_unit_sphere(lonlat[:, 0], lonlat[:, 1])
 
 

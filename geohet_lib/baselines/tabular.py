@@ -660,6 +660,10 @@ class MLPRegressor(BaseRegressor):
     standardised with the training mean/std (fastai ``Normalize``) and the target too (inverted at
     predict); predictions are clipped to the training-target range widened by 5%.
     AutoGluon's default is 30 epochs; ``epochs`` here defaults to 10 (set 30 for the paper scale).
+    Trained by the project's engine (:mod:`geohet_lib.engine` via :mod:`.torch_tabular`): the
+    monitored ``val_rmse`` is that of the clipped predictions ``predict`` returns (as fastai's
+    ``y_range`` lives inside its model); without a validation set every epoch runs and the last
+    epoch is kept. ``fit_info_`` as the deep models' (:mod:`.tabular_dl`).
     Differences to fastai: no categorical embeddings (all features numeric), AdamW instead of
     fastai's Adam with true weight decay (the same update), no LR finder.
     Features must be finite.
@@ -696,76 +700,70 @@ class MLPRegressor(BaseRegressor):
         return nn.Sequential(*layers)
 
     def _fit(self, X, y, X_val, y_val) -> None:
-        from .tabular_dl import _torch_threads
+        from .torch_tabular import torch_threads
 
-        with _torch_threads(self.config["num_threads"]):
+        with torch_threads(self.config["num_threads"]):
             self._fit_impl(X, y, X_val, y_val)
 
     def _fit_impl(self, X, y, X_val, y_val) -> None:
         import torch
 
-        from .tabular_dl import _column_moments, _seed_everything, _train_loop
+        from ..engine import OptimConfig
+        from ..runtime import seed_everything
+        from .torch_tabular import column_moments, train_tabular
 
         cfg = self.config
-        gen = _seed_everything(self.seed)
-        mean, std = _column_moments(X)
+        seed_everything(self.seed)
+        mean, std = column_moments(X)
         self.x_mean_, self.x_std_ = mean.astype(np.float32), std.astype(np.float32)
+        self._x_mean_t, self._x_std_t = torch.from_numpy(self.x_mean_), torch.from_numpy(self.x_std_)
         self.y_mean_, self.y_std_ = float(np.mean(y, dtype=np.float64)), float(np.std(y, dtype=np.float64)) or 1.0
         self.y_lo_, self.y_hi_ = float(np.min(y)), float(np.max(y))
-        dev = torch.device(self.device)
-        self.model_ = self._build(X.shape[1]).to(dev)
-        x_mean = torch.from_numpy(self.x_mean_).to(dev)
-        x_std = torch.from_numpy(self.x_std_).to(dev)
-        y_mean, y_std = self.y_mean_, self.y_std_
-
-        def forward(xb):
-            return self.model_((xb - x_mean) / x_std).squeeze(-1)
-
-        def make_opt(steps_per_epoch):
-            opt = torch.optim.AdamW(self.model_.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], betas=(0.9, 0.99))
-            sched = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=cfg["lr"], total_steps=max(1, steps_per_epoch * int(cfg["epochs"])), pct_start=0.25
-            )
-            return opt, sched, "step"
-
+        self.model_ = self._build(X.shape[1])
+        # fastai's fit_one_cycle: AdamW betas (0.9, 0.99), one cycle over every step, 25% warm-up
+        optim = OptimConfig(lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]), schedule="onecycle",
+                            pct_start=0.25, betas=(0.9, 0.99))
         self.fit_info_.update(
-            _train_loop(
-                model=self.model_,
-                forward=forward,
+            train_tabular(
+                self.model_,
+                forward=self._forward,
                 X=X,
                 y=y,
                 X_val=X_val,
                 y_val=y_val,
-                y_mean=y_mean,
-                y_std=y_std,
-                make_optimizer=make_opt,
+                y_mean=self.y_mean_,
+                y_std=self.y_std_,
+                optim=optim,
                 epochs=int(cfg["epochs"]),
                 batch_size=int(cfg["batch_size"]),
                 eval_batch_size=int(cfg["eval_batch_size"]),
                 patience=cfg["patience"],
                 min_delta=float(cfg["min_delta"]),
-                device=dev,
-                generator=gen,
                 seed=self.seed,
+                device=self.device,
                 progress=bool(cfg["progress"]),
-                desc=self.name,
+                clip=self._clip_range(),
+                hparams={"regressor": self.name, "config": dict(cfg)},
             )
         )
-        self._forward = forward
+
+    def _forward(self, xb):
+        """The network's prediction (standardised target) for a float32 batch of raw rows."""
+        d = xb.device
+        return self.model_((xb - self._x_mean_t.to(d)) / self._x_std_t.to(d)).squeeze(-1)
+
+    def _clip_range(self) -> tuple[float, float] | None:
+        """Predictions are clipped to the training-target range widened by 5% (None: no clip)."""
+        if not self.config["clip_to_y_range"]:
+            return None
+        ext = 0.05 * (self.y_hi_ - self.y_lo_)
+        return self.y_lo_ - ext, self.y_hi_ + ext
 
     def _predict(self, X) -> np.ndarray:
-        from .tabular_dl import _predict_batches, _torch_threads
+        from .torch_tabular import predict_batches, torch_threads
 
-        with _torch_threads(self.config["num_threads"]):
-            pred = _predict_batches(self.model_, self._forward, X, int(self.config["eval_batch_size"]), torch_device(self.device))
+        with torch_threads(self.config["num_threads"]):
+            pred = predict_batches(self.model_, self._forward, X, int(self.config["eval_batch_size"]), self.device)
         pred = pred * self.y_std_ + self.y_mean_
-        if self.config["clip_to_y_range"]:
-            ext = 0.05 * (self.y_hi_ - self.y_lo_)
-            pred = np.clip(pred, self.y_lo_ - ext, self.y_hi_ + ext)
-        return pred
-
-
-def torch_device(device: str):
-    import torch
-
-    return torch.device(device)
+        clip = self._clip_range()
+        return pred if clip is None else np.clip(pred, *clip)

@@ -8,26 +8,33 @@ follows the paper ("All deep learning models use the same optimizer settings as 
 
 * AdamW, learning rate 1e-3, decayed ×0.1 to 1e-4 halfway through the epochs (paper: after 10 of
   20 epochs), batch size 256 (``batch_size``), ``epochs`` (default small: 10);
-* early stopping on the validation RMSE when a validation set is given (``patience`` epochs,
-  default None = run all epochs but still restore the best-validation epoch);
+* trained by the project's engine (:mod:`geohet_lib.engine`, through :mod:`.torch_tabular`):
+  early stopping on the validation RMSE (original target scale) when a validation set is given
+  (``patience`` epochs without an improvement larger than ``min_delta``; default None = run all
+  epochs but still restore the best-validation epoch); without a validation set every epoch runs
+  and the last epoch's weights are kept;
 * the target is standardised internally with the training mean/std (inverted at predict time);
   features are normalised by PyTorch-Frame's encoders from the training column statistics (the
   paper: "All features, except GPP, are normalized");
-* seeded (torch, numpy, python ``random``; shuffling uses its own generator), tqdm progress per
-  epoch (``progress=False`` disables it), ``device`` "cpu" or "cuda".
+* seeded (torch, numpy, python ``random`` before the model is built; the engine reseeds torch
+  every epoch and shuffles with a numpy permutation seeded by ``(seed, epoch)``), Lightning's
+  progress bar (``progress=False`` disables it), ``device`` "cpu" or "cuda" (float32),
+  ``num_threads`` torch intra-op threads during fit and predict.
 
-Large data: the float32 training array is wrapped with ``torch.from_numpy`` (no copy) and each
-mini-batch is gathered by index; column statistics are computed in float64 row chunks; quantile
+``fit_info_``: ``train_loss`` (per epoch, MSE on the standardised target, or the mixup loss),
+``val_rmse`` (per epoch; empty without validation), ``lr`` (at the start of each epoch),
+``epochs_run``, ``best_epoch`` (1-based; None without validation), ``best_val_rmse``,
+``stopped_early``.
+
+Large data: each mini-batch is gathered by row index from the (possibly memory-mapped) float32
+training array and wrapped with ``torch.from_numpy`` (no copy of the whole array); column statistics are computed in float64 row chunks; quantile
 statistics (used only by bucket encoders) and ExcelFormer's mutual-information feature ranking are
 computed on seeded subsamples (``max_stats_rows``, ``max_mi_rows``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import random
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,160 +49,6 @@ __all__ = [
     "DEEP_DEFAULTS",
     "torch_frame_status",
 ]
-
-# --------------------------------------------------------------------------------------------
-# shared torch helpers (also used by tabular.MLPRegressor)
-# --------------------------------------------------------------------------------------------
-
-
-def _seed_everything(seed: int):
-    """Seed python, numpy and torch; return a torch.Generator (CPU) for shuffling."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return gen
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Temporarily set torch's intra-op thread count (restored afterwards); None = leave as is."""
-    import torch
-
-    if not n:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _column_moments(X: np.ndarray, chunk_rows: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
-    """Column mean and (population) std in float64, in row chunks (no full float64 copy of X)."""
-    n, d = X.shape
-    s = np.zeros(d)
-    for i in range(0, n, chunk_rows):
-        s += X[i : i + chunk_rows].sum(axis=0, dtype=np.float64)
-    mean = s / n
-    ss = np.zeros(d)
-    for i in range(0, n, chunk_rows):
-        ss += ((X[i : i + chunk_rows].astype(np.float64) - mean) ** 2).sum(axis=0)
-    std = np.sqrt(ss / n)
-    std[std == 0] = 1.0
-    return mean, std
-
-
-def _predict_batches(model, forward: Callable, X: np.ndarray, batch_size: int, device) -> np.ndarray:
-    """Run ``forward`` over X in batches under eval()/no_grad; return a float64 numpy vector."""
-    import torch
-
-    model.eval()
-    X_t = torch.from_numpy(X)
-    out = np.empty(X.shape[0], dtype=np.float64)
-    with torch.no_grad():
-        for i in range(0, X.shape[0], batch_size):
-            xb = X_t[i : i + batch_size].to(device=device, dtype=torch.float32, non_blocking=True)
-            out[i : i + batch_size] = forward(xb).reshape(-1).double().cpu().numpy()
-    return out
-
-
-def _train_loop(
-    *,
-    model,
-    forward: Callable,
-    X: np.ndarray,
-    y: np.ndarray,
-    X_val: np.ndarray | None,
-    y_val: np.ndarray | None,
-    y_mean: float,
-    y_std: float,
-    make_optimizer: Callable,
-    epochs: int,
-    batch_size: int,
-    eval_batch_size: int,
-    patience: int | None,
-    min_delta: float,
-    device,
-    generator,
-    seed: int,
-    progress: bool,
-    desc: str,
-    train_loss: Callable | None = None,
-) -> dict[str, Any]:
-    """Mini-batch training on standardised y with optional validation early stopping.
-
-    ``make_optimizer(steps_per_epoch) -> (optimizer, scheduler, 'step'|'epoch')``.
-    ``train_loss(xb, yb) -> loss`` overrides the default MSE(forward(xb), yb).
-    Restores the parameters of the best validation epoch. Returns a history dict.
-    """
-    import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-
-    n = X.shape[0]
-    if batch_size < 1 or epochs < 1:
-        raise ValueError("batch_size and epochs must be >= 1")
-    X_t = torch.from_numpy(X)  # shares memory with X
-    y_t = torch.from_numpy(((y - y_mean) / y_std).astype(np.float32))
-    steps = math.ceil(n / batch_size)
-    opt, sched, sched_mode = make_optimizer(steps)
-    if train_loss is None:
-
-        def train_loss(xb, yb):
-            return F.mse_loss(forward(xb).reshape(-1), yb)
-
-    # BatchNorm layers cannot train on a batch of one row: drop a trailing singleton batch
-    drop_last_singleton = n % batch_size == 1 and n > 1
-    history: dict[str, Any] = {"train_loss": [], "val_rmse": [], "lr": []}
-    best_rmse, best_epoch, best_state, bad = math.inf, -1, None, 0
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(n, generator=generator)
-        if drop_last_singleton:
-            perm = perm[:-1]
-        total, count = 0.0, 0
-        bar = tqdm(range(0, len(perm), batch_size), desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for i in bar:
-            idx = perm[i : i + batch_size]
-            xb = X_t[idx].to(device=device, dtype=torch.float32, non_blocking=True)
-            yb = y_t[idx].to(device=device, non_blocking=True)
-            loss = train_loss(xb, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None and sched_mode == "step":
-                sched.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        history["lr"].append(float(opt.param_groups[0]["lr"]))
-        if sched is not None and sched_mode == "epoch":
-            sched.step()
-        history["train_loss"].append(total / max(count, 1))
-        if X_val is not None:
-            pred = _predict_batches(model, forward, X_val, eval_batch_size, device) * y_std + y_mean
-            val_rmse = float(np.sqrt(np.mean((pred - y_val.astype(np.float64)) ** 2)))
-            history["val_rmse"].append(val_rmse)
-            if val_rmse < best_rmse - min_delta:
-                best_rmse, best_epoch, bad = val_rmse, epoch, 0
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            else:
-                bad += 1
-                if patience is not None and bad >= patience:
-                    break
-            if progress:
-                tqdm.write(f"{desc} epoch {epoch + 1}: train_mse(std y)={history['train_loss'][-1]:.4f} val_rmse={val_rmse:.4f}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    history["epochs_run"] = len(history["train_loss"])
-    history["best_epoch"] = best_epoch + 1 if best_epoch >= 0 else None
-    history["best_val_rmse"] = best_rmse if best_epoch >= 0 else None
-    return history
 
 
 def torch_frame_status() -> str:
@@ -251,7 +104,9 @@ class TorchFrameRegressor(BaseRegressor):
     def _col_stats(self, X: np.ndarray, names: list[str]):
         from torch_frame.data.stats import StatType
 
-        mean, std = _column_moments(X)
+        from .torch_tabular import column_moments
+
+        mean, std = column_moments(X)
         m = int(self.config["max_stats_rows"])
         if X.shape[0] > m:
             rows = np.sort(np.random.default_rng(self.seed).choice(X.shape[0], m, replace=False))
@@ -271,19 +126,29 @@ class TorchFrameRegressor(BaseRegressor):
         return TensorFrame(feat_dict={torch_frame.numerical: xb}, col_names_dict=self.col_names_dict_, y=yb)
 
     def _fit(self, X, y, X_val, y_val) -> None:
-        import torch
-        import torch_frame
+        from .torch_tabular import torch_threads
 
-        cfg = self.config
-        with _torch_threads(cfg["num_threads"]):
+        with torch_threads(self.config["num_threads"]):
             self._fit_impl(X, y, X_val, y_val)
 
-    def _fit_impl(self, X, y, X_val, y_val) -> None:
-        import torch
-        import torch_frame
+    def _optim(self):
+        """AdamW, ``lr`` until ``lr_decay_epoch`` (None = halfway), then ``lr_final``."""
+        from ..engine import OptimConfig
 
         cfg = self.config
-        gen = _seed_everything(self.seed)
+        decay_epoch = cfg["lr_decay_epoch"]
+        decay_epoch = max(1, int(cfg["epochs"]) // 2) if decay_epoch is None else int(decay_epoch)
+        return OptimConfig(lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]), schedule="step",
+                           lr_decayed=float(cfg["lr_final"]), decay_epoch=decay_epoch)
+
+    def _fit_impl(self, X, y, X_val, y_val) -> None:
+        import torch_frame
+
+        from ..runtime import seed_everything
+        from .torch_tabular import train_tabular
+
+        cfg = self.config
+        seed_everything(self.seed)
         names = [f"x{j}" for j in range(X.shape[1])]
         col_stats = self._col_stats(X, names)
         self.col_names_dict_ = {torch_frame.numerical: names}
@@ -292,54 +157,44 @@ class TorchFrameRegressor(BaseRegressor):
             self.y_std_ = float(np.std(y, dtype=np.float64)) or 1.0
         else:
             self.y_mean_, self.y_std_ = 0.0, 1.0
-        dev = torch.device(self.device)
-        self.model_ = self._build_model(col_stats, self.col_names_dict_, X, y).to(dev)
-        epochs = int(cfg["epochs"])
-        decay_epoch = cfg["lr_decay_epoch"]
-        decay_epoch = max(1, epochs // 2) if decay_epoch is None else int(decay_epoch)
-        gamma = float(cfg["lr_final"]) / float(cfg["lr"])
-
-        def make_opt(steps_per_epoch):
-            opt = torch.optim.AdamW(self.model_.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[decay_epoch], gamma=gamma)
-            return opt, sched, "epoch"
-
-        def forward(xb):
-            return self._call(self._tf(xb), train=False)
-
-        hist = _train_loop(
-            model=self.model_,
-            forward=forward,
-            X=X,
-            y=y,
-            X_val=X_val,
-            y_val=y_val,
-            y_mean=self.y_mean_,
-            y_std=self.y_std_,
-            make_optimizer=make_opt,
-            epochs=epochs,
-            batch_size=int(cfg["batch_size"]),
-            eval_batch_size=int(cfg["eval_batch_size"]),
-            patience=cfg["patience"],
-            min_delta=float(cfg["min_delta"]),
-            device=dev,
-            generator=gen,
-            seed=self.seed,
-            progress=bool(cfg["progress"]),
-            desc=self.name,
-            train_loss=self._train_loss(),
+        self.model_ = self._build_model(col_stats, self.col_names_dict_, X, y)
+        self.fit_info_.update(
+            train_tabular(
+                self.model_,
+                forward=self._forward,
+                X=X,
+                y=y,
+                X_val=X_val,
+                y_val=y_val,
+                y_mean=self.y_mean_,
+                y_std=self.y_std_,
+                optim=self._optim(),
+                epochs=int(cfg["epochs"]),
+                batch_size=int(cfg["batch_size"]),
+                eval_batch_size=int(cfg["eval_batch_size"]),
+                patience=cfg["patience"],
+                min_delta=float(cfg["min_delta"]),
+                seed=self.seed,
+                device=self.device,
+                progress=bool(cfg["progress"]),
+                loss_fn=self._train_loss(),
+                hparams={"regressor": self.name, "config": dict(cfg)},
+            )
         )
-        self._forward = forward
-        self.fit_info_.update(hist)
+
+    def _forward(self, xb):
+        """The network's prediction (standardised target scale) for a float32 batch of rows."""
+        return self._call(self._tf(xb), train=False)
 
     def _train_loss(self):
+        """The model's own training loss ``(x, y_standardised) -> loss``; None = MSE."""
         return None
 
     def _predict(self, X) -> np.ndarray:
-        import torch
+        from .torch_tabular import predict_batches, torch_threads
 
-        with _torch_threads(self.config["num_threads"]):
-            pred = _predict_batches(self.model_, self._forward, X, int(self.config["eval_batch_size"]), torch.device(self.device))
+        with torch_threads(self.config["num_threads"]):
+            pred = predict_batches(self.model_, self._forward, X, int(self.config["eval_batch_size"]), self.device)
         return pred * self.y_std_ + self.y_mean_
 
 

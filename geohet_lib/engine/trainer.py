@@ -105,7 +105,10 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
         logging.getLogger(n).setLevel(logging.WARNING)
     trainer = L.Trainer(
         accelerator=accel, devices=devices, num_nodes=num_nodes,
-        strategy=("ddp" if multi and strategy == "auto" else strategy),
+        # some models leave parameters out of a step's graph (ablation switches, MoE experts
+        # a batch does not route to): DDP must look for them
+        strategy=("ddp_find_unused_parameters_true" if multi and strategy == "auto"
+                  else strategy), use_distributed_sampler=False,
         precision="bf16-mixed" if accel == "gpu" and amp else "32-true",
         max_epochs=max_epochs, limit_train_batches=max_batches, gradient_clip_val=grad_clip,
         gradient_clip_algorithm="norm", deterministic=accel == "cpu", logger=logger,

@@ -25,14 +25,9 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..io import atomic_path, read_json, write_json, write_parquet
+from ..paths import CELLS_NAME, GPP_DATASET_NAME, MANIFEST_NAME, NORMALISATION_NAME, TRUTH_NAME
 from ..runtime import LOG
 from .variables import CATALOGUE, FEATURE_NAMES, TARGET_NAME
-
-DATASET_NAME = "gpp_dataset.zarr"
-STATS_NAME = "normalisation.parquet"
-MANIFEST_NAME = "manifest.json"
-CELLS_NAME = "cells.parquet"
-TRUTH_NAME = "ground_truth.parquet"
 
 
 @dataclass
@@ -103,7 +98,7 @@ def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
     seen_years: list[int] = []
     shapes: dict[str, list[int]] = {}
     t0 = time.perf_counter()
-    target = out_dir / DATASET_NAME
+    target = out_dir / GPP_DATASET_NAME
     with atomic_path(target, directory=True) as tmp:
         for ds in tqdm(years, total=n_years, desc="stage 01: writing years", disable=not progress,
                        unit="year"):
@@ -130,9 +125,9 @@ def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
         flat = stats.loc[stats["std"] <= 0, "variable"].tolist()
         LOG.warning("constant features %s: std set to 1 so normalisation leaves them at 0", flat)
         stats.loc[stats["std"] <= 0, "std"] = 1.0
-    write_parquet(stats, out_dir / STATS_NAME)
+    write_parquet(stats, out_dir / NORMALISATION_NAME)
     write_parquet(cells, out_dir / CELLS_NAME)
-    files = [DATASET_NAME, STATS_NAME, CELLS_NAME]
+    files = [GPP_DATASET_NAME, NORMALISATION_NAME, CELLS_NAME]
     if ground_truth is not None:
         write_parquet(ground_truth, out_dir / TRUTH_NAME)
         files.append(TRUTH_NAME)
@@ -177,7 +172,7 @@ def open_gpp_dataset(data_dir: str | Path) -> xr.Dataset:
     if not (data_dir / MANIFEST_NAME).exists():
         raise FileNotFoundError(f"no {MANIFEST_NAME} in {data_dir}: run stage 01 "
                                 "(notebooks/01_dataset_building.ipynb) for this profile first")
-    return xr.open_dataset(data_dir / DATASET_NAME, engine="zarr", chunks=None,
+    return xr.open_dataset(data_dir / GPP_DATASET_NAME, engine="zarr", chunks=None,
                            consolidated=False)
 
 
@@ -188,7 +183,7 @@ def read_manifest(data_dir: str | Path) -> dict:
 
 def read_normalisation(data_dir: str | Path) -> pd.DataFrame:
     """The training-year normalisation statistics, indexed by variable."""
-    return pd.read_parquet(Path(data_dir) / STATS_NAME).set_index("variable")
+    return pd.read_parquet(Path(data_dir) / NORMALISATION_NAME).set_index("variable")
 
 
 def normalise(ds: xr.Dataset, stats: pd.DataFrame) -> xr.Dataset:

@@ -6,7 +6,7 @@ Steps, as in the paper:
    ||(lambda_p, phi_p) - c_j||^2`` (paper eq. in 3.1); each cluster centre is a node
    (:func:`cluster_land_cells`).
 2. **Cyclic graph construction**: centres mapped to the unit sphere, ``x = cos(phi) cos(lambda),
-   y = cos(phi) sin(lambda), z = sin(phi)`` (:func:`lonlat_to_unit_sphere`), and
+   y = cos(phi) sin(lambda), z = sin(phi)`` (:func:`geohet_lib.geo.lonlat_to_unit_sphere`), and
    ``A_ij = 1`` when ``j`` is among the k nearest of ``i`` by ``||p_i - p_j||``
    (:func:`knn_on_sphere`). The paper writes "arg top-k ||p_i - p_j||"; nearest neighbours
    (the KNN method it names) are meant.
@@ -40,40 +40,10 @@ import torch
 
 from ..config import GraphConfig
 from ..embeddings import rope_time_embedding
+from ..geo import chord_to_great_circle, lonlat_to_unit_sphere, unit_sphere_to_lonlat
 from ..io import torch_save
 from ..node2vec import node2vec_embeddings
 from ..runtime import LOG
-
-EARTH_RADIUS_KM = 6371.0088
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def lonlat_to_unit_sphere(lon_deg, lat_deg) -> np.ndarray:
-    """Unit vectors ``(n, 3)`` of paper 3.1: ``x = cos(phi) cos(lambda)``,
-    ``y = cos(phi) sin(lambda)``, ``z = sin(phi)`` (degrees in, float64 out)."""
-    lon = np.deg2rad(np.asarray(lon_deg, dtype=np.float64)).ravel()
-    lat = np.deg2rad(np.asarray(lat_deg, dtype=np.float64)).ravel()
-    if lon.shape != lat.shape:
-        raise ValueError(f"lon and lat differ in length: {lon.size} and {lat.size}")
-    cl = np.cos(lat)
-    return np.stack((cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)), axis=1)
-
-
-def unit_sphere_to_lonlat(xyz) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`lonlat_to_unit_sphere` (vectors need not be unit length):
-    ``(lon, lat)`` in degrees, lon in (-180, 180]."""
-    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
-    lon = np.rad2deg(np.arctan2(xyz[:, 1], xyz[:, 0]))
-    lat = np.rad2deg(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
-    return lon, lat
-
-
-def chord_to_geodesic(chord) -> np.ndarray:
-    """Great-circle angle (radians, on the unit sphere) of a chord: ``2 arcsin(c / 2)``."""
-    c = np.clip(np.asarray(chord, dtype=np.float64), 0.0, 2.0)
-    return 2.0 * np.arcsin(c / 2.0)
 
 
 # --------------------------------------------------------------------------- step 1: K-means
@@ -177,7 +147,7 @@ def knn_on_sphere(points, k: int, distance: str = "chord", symmetric: bool = Tru
     key = np.unique(src * n + dst)
     src, dst = key // n, key % n
     chord = np.linalg.norm(pts[src] - pts[dst], axis=1)
-    dist = chord if distance == "chord" else chord_to_geodesic(chord)
+    dist = chord if distance == "chord" else chord_to_great_circle(chord)
     return np.stack((src, dst)).astype(np.int64), dist
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..maps import save_figure, world_map
-from .graph import EARTH_RADIUS_KM, chord_to_geodesic, lonlat_to_unit_sphere, unit_sphere_to_lonlat
+from ..geo import EARTH_RADIUS_KM, chord_to_great_circle
+from ..maps import great_circle_polylines, save_figure, world_map
 
 
 def _np(t) -> np.ndarray:
@@ -30,56 +30,6 @@ def cluster_colours(n_clusters: int, seed: int = 0) -> np.ndarray:
                                                                           "tab20c")])
     idx = np.random.default_rng(seed).permutation(max(n_clusters, 1)) % len(base)
     return base[idx[:n_clusters]]
-
-
-def great_circle_polylines(lon1, lat1, lon2, lat2, n_points: int = 16
-                           ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Great-circle arcs between point pairs as lon/lat polylines cut at the antimeridian.
-
-    Each arc is sampled at ``n_points`` points (spherical linear interpolation of the unit
-    vectors); where consecutive samples jump by more than 180 degrees of longitude the arc
-    is split, each piece ending exactly on lon = +-180 at the interpolated latitude.
-    Returns ``(pieces, owner)``: a list of ``(m, 2)`` arrays of (lon, lat) in degrees, none
-    with a jump, so each can be projected and drawn as straight segments, and the int array
-    of the arc (pair index) each piece belongs to.
-    """
-    a = lonlat_to_unit_sphere(lon1, lat1)
-    b = lonlat_to_unit_sphere(lon2, lat2)
-    omega = np.arccos(np.clip(np.sum(a * b, axis=1), -1.0, 1.0))[:, None]  # (E, 1)
-    f = np.linspace(0.0, 1.0, n_points)[None, :]  # (1, P)
-    so = np.sin(omega)
-    small = so < 1e-12
-    safe = np.where(small, 1.0, so)
-    ca = np.where(small, 1.0 - f, np.sin((1.0 - f) * omega) / safe)
-    cb = np.where(small, f, np.sin(f * omega) / safe)
-    pts = ca[:, :, None] * a[:, None, :] + cb[:, :, None] * b[:, None, :]  # (E, P, 3)
-    lon, lat = unit_sphere_to_lonlat(pts.reshape(-1, 3))
-    lon, lat = lon.reshape(-1, n_points), lat.reshape(-1, n_points)
-    jumps = np.abs(np.diff(lon, axis=1)) > 180.0
-    pieces: list[np.ndarray] = []
-    owner: list[int] = []
-    for e in range(lon.shape[0]):
-        lo, la = lon[e], lat[e]
-        if not jumps[e].any():
-            pieces.append(np.stack((lo, la), axis=1))
-            owner.append(e)
-            continue
-        piece = []
-        for s in range(n_points - 1):
-            piece.append((lo[s], la[s]))
-            if jumps[e, s]:
-                side = 1.0 if lo[s] >= 0 else -1.0
-                nxt = lo[s + 1] + 360.0 * side  # the next sample, unwrapped to this side
-                frac = (180.0 * side - lo[s]) / (nxt - lo[s])
-                lat_c = la[s] + frac * (la[s + 1] - la[s])
-                piece.append((180.0 * side, lat_c))
-                pieces.append(np.asarray(piece))
-                owner.append(e)
-                piece = [(-180.0 * side, lat_c)]
-        piece.append((lo[-1], la[-1]))
-        pieces.append(np.asarray(piece))
-        owner.append(e)
-    return pieces, np.asarray(owner, dtype=np.int64)
 
 
 def plot_clusters_map(data, figures_dir: str | Path = "figures", caption: str | None = None,
@@ -164,7 +114,7 @@ def plot_edge_weight_hist(data, figures_dir: str | Path = "figures", caption: st
     src, dst, w = _undirected(data)
     pos = _np(data.pos).astype(float)
     chord = np.linalg.norm(pos[src] - pos[dst], axis=1)
-    km = chord_to_geodesic(chord) * EARTH_RADIUS_KM
+    km = chord_to_great_circle(chord) * EARTH_RADIUS_KM
     mu, sigma = float(data.mu), float(data.sigma)
     geodesic = getattr(data, "distance", "chord") == "geodesic"
 

@@ -1,18 +1,18 @@
 """The global land grid of the GPP study (paper 4.1: 0.5 degree, ~61k land cells).
 
-Land comes from ``global-land-mask`` (a 1 km GLOBE-derived mask that installs offline).
-A cell is land when at least ``min_land_fraction`` of ``subsamples x subsamples`` points
-spread over it are land. Ice sheets are excluded: Antarctica by ``min_lat`` (-60 degrees)
-and Greenland by its Natural Earth 110m outline (shipped in ``geohet_lib/resources``).
+Land comes from ``global-land-mask`` (a 1 km GLOBE-derived mask that installs offline,
+:func:`geohet_lib.land.is_land`). A cell is land when at least ``min_land_fraction`` of
+``subsamples x subsamples`` points spread over it are land. Ice sheets are excluded: Antarctica
+by ``min_lat`` (-60 degrees) and Greenland by its Natural Earth 110m outline
+(:func:`geohet_lib.land.in_greenland`).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-
 import numpy as np
 import pandas as pd
+
+from ..land import in_greenland, is_land
 
 
 def grid_centres(res_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -31,37 +31,12 @@ def land_fraction(lat: np.ndarray, lon: np.ndarray, res_deg: float,
 
     ``lat``/``lon`` are cell centres (1-D, same length); returns values in [0, 1].
     """
-    from global_land_mask import globe
-
     offs = (np.arange(subsamples) + 0.5) / subsamples - 0.5
     dlat, dlon = np.meshgrid(offs * res_deg, offs * res_deg, indexing="ij")
-    plat = np.clip(lat[:, None] + dlat.ravel()[None, :], -89.999, 89.999)
+    plat = lat[:, None] + dlat.ravel()[None, :]
     plon = lon[:, None] + dlon.ravel()[None, :]
-    plon = ((plon + 180.0) % 360.0) - 180.0
-    plon = np.clip(plon, -180.0, 179.999)
-    land = globe.is_land(plat.ravel(), plon.ravel()).reshape(plat.shape)
+    land = is_land(plat.ravel(), plon.ravel()).reshape(plat.shape)  # clips lat, wraps lon
     return land.mean(axis=1)
-
-
-@lru_cache(maxsize=1)
-def _greenland_polygon():
-    import geopandas as gpd
-
-    path = resources.files("geohet_lib.resources").joinpath("ne_110m_countries.geojson")
-    with resources.as_file(path) as p:
-        countries = gpd.read_file(p)
-    geom = countries.loc[countries["name"] == "Greenland", "geometry"]
-    if geom.empty:  # pragma: no cover - the shipped file has it
-        raise RuntimeError("Greenland missing from the shipped Natural Earth countries file")
-    return geom.iloc[0]
-
-
-def in_greenland(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """True where a point lies inside Greenland (Natural Earth 110m outline)."""
-    import shapely
-
-    poly = _greenland_polygon()
-    return shapely.contains_xy(poly, np.asarray(lon, float), np.asarray(lat, float))
 
 
 def build_land_grid(res_deg: float, min_lat: float = -60.0, exclude_greenland: bool = True,

@@ -39,9 +39,10 @@ import pandas as pd
 import scipy.sparse
 import xarray as xr
 
-from .validation import (LOG, InputDataError, check_land_cells, check_latitudes,
-                         check_not_all_nan, check_variables, convert_units, fix_longitudes,
-                         fix_times, standardise_coords, unit_conversion)
+from ..errors import InputDataError
+from .validation import (LOG, check_land_cells, check_latitudes, check_not_all_nan,
+                         check_variables, convert_units, fix_longitudes, fix_times,
+                         standardise_coords, unit_conversion)
 from .variables import (CATALOGUE, ERA5_NAMES, ERA5_VARIABLES, LAND_COVER_NAMES, TARGET_NAME,
                         step_calendar)
 

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from ..io import atomic_path, read_json, write_json
+from ..paths import SAMPLE_CACHE_DIR
 from .dataset import open_gpp_dataset, read_manifest, read_normalisation
 from .variables import FEATURE_NAMES, TARGET_NAME
-
-CACHE_DIR = "sample_cache"
 
 
 @dataclass
@@ -75,7 +74,7 @@ def build_sample_cache(data_dir: str | Path, progress: bool = True) -> Path:
 
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
-    out = data_dir / CACHE_DIR
+    out = data_dir / SAMPLE_CACHE_DIR
     meta_path = out / "meta.json"
     if meta_path.exists() and read_json(meta_path).get("created_from") == manifest["created"]:
         return out

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..config import Profile
 from ..metrics import r2, rmse
+from ..tables import verdict
 from .samples import SampleCache
 from .synthetic import DAYS_PER_YEAR
 from .variables import step_calendar
@@ -295,10 +296,6 @@ def overall_scores(results: list[MethodResult], subset: Subset43) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a (not run)" if ok is None else ("holds" if ok else "does not hold")
-
-
 def build_table1(weekly: pd.DataFrame, overall: pd.DataFrame,
                  report_weeks=(1, 10, 20, 30, 40)) -> pd.DataFrame:
     """Section 4.3 Table 1: RMSE / R2 per reported week and overall, the paper's beside, claims.
@@ -338,12 +335,12 @@ def build_table1(weekly: pd.DataFrame, overall: pd.DataFrame,
             continue
         ok = None if not lin else bool(mean_rmse[m] < mean_rmse[lin].min())
         df.loc[df["method"] == m, "claim"] = (f"beats {' and '.join(lin) or 'the linear methods'} "
-                                              f"(mean RMSE over reported weeks): {_verdict(ok)}")
+                                              f"(mean RMSE over reported weeks): {verdict(ok)}")
     if "GeoHet" in mean_rmse.index and len(mean_rmse) > 1:
         per_week = df.set_index("method")[cols]
         best = bool((per_week.idxmin(axis=0) == "GeoHet").all())
         df.loc[df["method"] == "GeoHet", "claim"] += (f"; lowest RMSE at every reported week: "
-                                                      f"{_verdict(best)}")
+                                                      f"{verdict(best)}")
     return df
 
 
@@ -371,7 +368,7 @@ def build_table2(results: list[MethodResult], subset: Subset43, figure_week: int
     if {"GeoHet", "GNNWR"} <= set(df.get("method", [])):
         g = df.set_index("method")["gap"]
         df.loc[df["method"] == "GeoHet", "claim"] = (
-            f"smaller generalisation gap than GNNWR: {_verdict(bool(g['GeoHet'] < g['GNNWR']))}")
+            f"smaller generalisation gap than GNNWR: {verdict(bool(g['GeoHet'] < g['GNNWR']))}")
     return df
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Profile
+from ..paths import MANIFEST_NAME
 from ..runtime import seed_everything, stage_log
-from .dataset import MANIFEST_NAME, write_gpp_dataset
+from .dataset import write_gpp_dataset
 from .land_grid import build_land_grid
 from .synthetic import NoiseModel, SyntheticGPP
 

@@ -7,11 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Profile
+from ..paths import CELLS_NAME, MANIFEST_NAME, STCG_NAME
 from ..runtime import seed_everything, stage_log
-from .dataset import CELLS_NAME, MANIFEST_NAME
 from .graph import build_stcg, save_graph
-
-GRAPH_NAME = "stcg.pt"
 
 
 def build_stage02(profile: Profile, data_dir: str | Path, seed: int = 0, progress: bool = True):
@@ -29,7 +27,7 @@ def build_stage02(profile: Profile, data_dir: str | Path, seed: int = 0, progres
     with stage_log("gpp/02_graph_construction", data_dir) as rec:
         data = build_stcg(cells, profile.gpp.graph, steps_per_year=profile.gpp.steps_per_year,
                           seed=seed, progress=progress)
-        rec.wrote(save_graph(data, data_dir / GRAPH_NAME))
+        rec.wrote(save_graph(data, data_dir / STCG_NAME))
         rec.extra = {"n_nodes": int(data.num_nodes), "n_edges": int(data.edge_index.shape[1]),
                      "timings": data.timings}
     return data

@@ -18,11 +18,10 @@ import torch
 
 from ..config import Profile
 from ..metrics import r2, rmse
+from ..paths import STCG_NAME
 from .graph import assign_new_cells, initial_node_time_embeddings, load_graph
 from .model import GeoHet, GeoHetConfig
 from .samples import SampleCache
-
-from .stage02 import GRAPH_NAME
 
 
 @dataclass
@@ -227,9 +226,9 @@ def embedding_recovery(vectors: np.ndarray, truth: pd.DataFrame, cell_cluster: n
 
 def load_stage02_graph(data_dir: str | Path):
     """The STCG stage 02 wrote (error naming the notebook when it is missing)."""
-    path = Path(data_dir) / GRAPH_NAME
+    path = Path(data_dir) / STCG_NAME
     if not path.exists():
-        raise FileNotFoundError(f"no {GRAPH_NAME} in {data_dir}: run notebooks/02_graph_construction"
+        raise FileNotFoundError(f"no {STCG_NAME} in {data_dir}: run notebooks/02_graph_construction"
                                 ".ipynb for this profile first")
     return load_graph(path)
 

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..fields import smooth_sphere_field
+from ..geo import lonlat_to_unit_sphere
 from .variables import (CATALOGUE, ERA5_NAMES, LAND_COVER_NAMES, TARGET_NAME,
                         step_calendar)
 
@@ -76,28 +78,6 @@ class NoiseModel:
     abs_sd: float = 0.5  # g C m-2 per 8 days
 
 
-def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Points on the unit sphere (x = cos(lat)cos(lon), y = cos(lat)sin(lon), z = sin(lat))."""
-    la, lo = np.deg2rad(lat), np.deg2rad(lon)
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-
-
-def smooth_sphere_field(xyz: np.ndarray, rng: np.random.Generator, n_waves: int = 48,
-                        max_freq: float = 3.0) -> np.ndarray:
-    """A smooth random field on the sphere with unit variance (sum of random plane waves).
-
-    Continuous across the antimeridian because it is a function of 3-D position.
-    ``max_freq`` sets the finest scale (cycles per unit chord length).
-    """
-    dirs = rng.normal(size=(n_waves, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    freq = rng.uniform(0.5, max_freq, size=n_waves) * 2 * np.pi
-    phase = rng.uniform(0, 2 * np.pi, size=n_waves)
-    amp = rng.normal(size=n_waves) / freq  # larger scales carry more variance
-    f = np.cos((xyz @ dirs.T) * freq + phase) @ amp
-    return (f / np.sqrt(0.5 * np.sum(amp**2))).astype(np.float64)
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -109,7 +89,7 @@ def cell_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> pd.DataFrame:
     are fixed functions of them (the "true" spatially varying coefficients).
     """
     rng = np.random.default_rng([seed, 7919])
-    xyz = unit_vectors(lat, lon)
+    xyz = lonlat_to_unit_sphere(lon, lat)
     slat = np.sin(np.deg2rad(np.abs(lat)))
     continentality = _sigmoid(1.5 * smooth_sphere_field(xyz, rng, max_freq=2.0))
     elev = np.clip(0.35 + 0.6 * smooth_sphere_field(xyz, rng, max_freq=4.0), 0.0, None) ** 1.5
@@ -151,7 +131,7 @@ def land_cover_fractions(fields: pd.DataFrame, year: int, seed: int) -> np.ndarr
     Softmax of climate-niche logits plus a static spatial field per class and a small
     year-to-year drift (land-cover change).
     """
-    xyz = unit_vectors(fields["lat"].to_numpy(), fields["lon"].to_numpy())
+    xyz = lonlat_to_unit_sphere(fields["lon"].to_numpy(), fields["lat"].to_numpy())
     rng_static = np.random.default_rng([seed, 104729])
     rng_year = np.random.default_rng([seed, 15485863, year])
     t = fields["t_ann_c"].to_numpy()[:, None]
@@ -218,7 +198,7 @@ def _year_chunk(f: pd.DataFrame, lc: np.ndarray, year: int, state: _State, seed:
     doy = doy0 + ndays / 2.0  # mid-step day of year
     nd = ndays[None, :].astype(float)
     lat = f["lat"].to_numpy()
-    xyz = unit_vectors(lat, f["lon"].to_numpy())
+    xyz = lonlat_to_unit_sphere(f["lon"].to_numpy(), lat)
     slat = np.sin(np.deg2rad(np.abs(lat)))[:, None]
     t_ann = f["t_ann_c"].to_numpy()[:, None]
     cont = f["continentality"].to_numpy()[:, None]

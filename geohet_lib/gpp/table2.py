@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..tables import verdict
+
 TREE, DL, OURS = "Tabular Machine Learning", "Tabular Deep Learning", "Our Method"
 
 # method in this project -> (group, name in the paper, paper RMSE, paper R2)
@@ -24,10 +26,6 @@ PAPER_TABLE2: dict[str, tuple[str, str, float, float]] = {
     "FTTransformer": (DL, "FTTransformer", 1.158, 0.850),
     "GeoHet": (OURS, "Ours", 0.836, 0.932),
 }
-
-
-def _verdict(ok: bool | None) -> str:
-    return "n/a (not run)" if ok is None else ("holds" if ok else "does not hold")
 
 
 def build_table2(results: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +56,7 @@ def build_table2(results: pd.DataFrame) -> pd.DataFrame:
         return None if g.empty else g.loc[g["RMSE"].idxmin()]
 
     def set_claim(method: str, text: str, ok: bool | None) -> None:
-        df.loc[df["method"] == method, "claim"] = f"{text}: {_verdict(ok)}"
+        df.loc[df["method"] == method, "claim"] = f"{text}: {verdict(ok)}"
 
     geo = ran[ran["method"] == "GeoHet"]
     others = ran[ran["method"] != "GeoHet"]
@@ -80,5 +78,5 @@ def build_table2(results: pd.DataFrame) -> pd.DataFrame:
               else bool(bt["method"] == "LightGBMLarge"))
     if bd is not None and "TabNet" in set(ran["method"]):
         df.loc[df["method"] == "TabNet", "claim"] += (
-            f"; TabNet best of tabular DL: {_verdict(bool(bd['method'] == 'TabNet'))}")
+            f"; TabNet best of tabular DL: {verdict(bool(bd['method'] == 'TabNet'))}")
     return df

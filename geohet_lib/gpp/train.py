@@ -1,25 +1,28 @@
 """Training GeoHet (GPP paper 4.1): AdamW, lr 1e-3 decayed to 1e-4 halfway, early stopping.
 
-Checkpoints carry the model and training configuration; resuming from the last checkpoint
-continues the same run: the batch order and dropout of epoch ``e`` depend only on
-``(seed, e)``, so an interrupted and resumed run gives the numbers of an uninterrupted one.
-On CUDA the forward pass runs under bfloat16 autocast (mixed precision); on CPU in float32.
+Trained by the project's engine (:mod:`geohet_lib.engine`, PyTorch Lightning):
+:class:`GeoHetTask` fills the engine's hooks (MSE on the target divided by ``y_scale``,
+validation RMSE in the target's units) and :class:`~.datamodule.GPPDataModule` serves
+cell-years. Checkpoints (``last.ckpt`` every epoch, ``best.ckpt`` at the end) carry the model
+and training configuration and ``y_scale``; resuming from ``last.ckpt`` continues the same run:
+the batch order and dropout of epoch ``e`` depend only on ``(seed, e)``, so an interrupted and
+resumed run gives the numbers of an uninterrupted one. On CUDA the steps run under bfloat16
+mixed precision; on CPU in float32 with deterministic algorithms. ``devices`` > 1 trains with
+DDP (each process takes ``batch_size / devices`` cell-years per step).
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
-from ..io import resume_checkpoint, torch_save
-from ..runtime import LOG, epoch_seed
+from ..engine import BaseTask, History, OptimConfig, fit_task
+from .datamodule import GPPDataModule
 from .samples import SampleCache, iterate_batches
 
 
@@ -42,21 +45,57 @@ class TrainConfig:
         return asdict(self)
 
 
-@dataclass
-class History:
-    """Per-epoch losses; ``best_epoch`` is the one whose weights are kept."""
-
-    train_rmse: list[float] = field(default_factory=list)
-    val_rmse: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    samples_per_s: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-
-
-def _lr_at(cfg: TrainConfig, epoch: int) -> float:
+def optim_config(cfg: TrainConfig) -> OptimConfig:
+    """AdamW with the paper's step decay: ``lr`` until ``decay_epoch`` (default halfway,
+    epoch 10 of 20), ``lr_decayed`` after."""
     decay = cfg.decay_epoch if cfg.decay_epoch is not None else (cfg.epochs + 1) // 2
-    return cfg.lr if epoch < decay else cfg.lr_decayed
+    return OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, schedule="step",
+                       lr_decayed=cfg.lr_decayed, decay_epoch=decay)
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of 0-based ``epoch`` (paper 4.1: 1e-3, then 1e-4 from halfway)."""
+    o = optim_config(cfg)
+    return o.lr_decayed if o.factor_at(epoch) != 1.0 else o.lr
+
+
+class GeoHetTask(BaseTask):
+    """GeoHet under the engine: MSE on ``y / y_scale``; validation RMSE in GPP units."""
+
+    monitor = "val_rmse"
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, y_scale: float,
+                 model_config: dict | None = None):
+        super().__init__(model, optim_config(cfg), cfg.seed,
+                         {"model_config": model_config or {}, "train_config": cfg.to_dict()})
+        self.y_scale = float(y_scale)
+
+    def training_loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict, int]:
+        x, y, c, s = batch
+        self._steps = y.shape[1]  # samples per cell-year (46 eight-day steps)
+        loss = nn.functional.mse_loss(self.model(x, c, s).float(), y / self.y_scale)
+        return loss, {"mse": loss}, y.shape[0]
+
+    def train_record(self, means: dict[str, float]) -> dict[str, float]:
+        return {"train_rmse": math.sqrt(means["mse"]) * self.y_scale}
+
+    def samples_in(self, items: float) -> float:
+        return items * getattr(self, "_steps", 1)
+
+    def validation_sums(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        x, y, c, s = batch
+        err = self.model(x, c, s).float() * self.y_scale - y
+        return {"sq": torch.sum(err.double() ** 2),
+                "n": torch.tensor(float(y.numel()), device=y.device)}
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        return {"val_rmse": math.sqrt(sums["sq"] / max(sums["n"], 1.0))}
+
+    def checkpoint_extra(self) -> dict:
+        return {"y_scale": self.y_scale}
+
+    def load_checkpoint_extra(self, extra: dict) -> None:
+        self.y_scale = float(extra.get("y_scale", self.y_scale))
 
 
 def predict(model: nn.Module, cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray,
@@ -75,93 +114,30 @@ def predict(model: nn.Module, cache: SampleCache, examples: np.ndarray, cell_clu
     return np.concatenate(out) * y_scale if out else np.empty((0, cache.target.shape[2]))
 
 
-def _rmse(model, cache, examples, cell_cluster, y_scale, device, amp) -> float:
-    pred = predict(model, cache, examples, cell_cluster, y_scale, device=device, amp=amp)
-    y = cache.gather(examples)[1]
-    return float(np.sqrt(np.mean((pred - y) ** 2)))
-
-
 def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.ndarray,
         cell_cluster: np.ndarray, cfg: TrainConfig, device: str | torch.device = "cpu",
         checkpoint_dir: str | Path | None = None, resume: bool = False,
         model_config: dict | None = None, progress: bool = True,
-        stop_after_epoch: int | None = None) -> tuple[nn.Module, History, float]:
+        stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1
+        ) -> tuple[nn.Module, History, float]:
     """Train ``model``; return it with the best validation weights, the history, ``y_scale``.
 
     The target is divided by ``y_scale`` (the training-set standard deviation of GPP) inside
     the loss so that one learning rate suits any GPP units; predictions are scaled back.
-    ``stop_after_epoch`` ends the run early after that epoch (to test resuming).
+    ``stop_after_epoch`` ends the run early after that epoch (to test resuming). ``devices``,
+    ``num_nodes``: DDP processes per machine and machines; ``cfg.batch_size`` cell-years are
+    split evenly over them.
     """
-    device = torch.device(device)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    world = devices * num_nodes
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {world} "
+                         "processes (devices x num_nodes)")
     y_scale = float(cache.gather(train_ex[: min(len(train_ex), 20000)])[1].std()) or 1.0
-    hist = History()
-    best_state, best_val, bad, start = None, float("inf"), 0, 0
-    ckpt_last = Path(checkpoint_dir) / "checkpoint_last.pt" if checkpoint_dir else None
-    if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = resume_checkpoint(ckpt_last, device, model, opt)
-        hist, best_val, bad, y_scale = ck["history"], ck["best_val"], ck["bad_epochs"], ck["y_scale"]
-        best_state = ck["best_state"]
-        start = ck["epoch"] + 1
-        LOG.info("resuming from %s at epoch %d", ckpt_last, start)
-    use_amp = cfg.amp and device.type == "cuda"
-    loss_fn = nn.MSELoss()
-    for epoch in range(start, cfg.epochs):
-        torch.manual_seed(epoch_seed(cfg.seed, epoch))
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, epoch)
-        model.train()
-        t0, sq, n = time.perf_counter(), 0.0, 0
-        n_batches = -(-len(train_ex) // cfg.batch_size)
-        if cfg.max_batches:
-            n_batches = min(n_batches, cfg.max_batches)
-        batches = iterate_batches(cache, train_ex, cell_cluster, cfg.batch_size, True,
-                                  seed=epoch_seed(cfg.seed, epoch), device=device)
-        bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, mininterval=10.0)
-        for b, (x, y, c, s) in enumerate(bar):
-            if b >= n_batches:
-                break
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                pred = model(x, c, s)
-            loss = loss_fn(pred.float(), y / y_scale)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sq += loss.item() * y.numel()
-            n += y.numel()
-            if b % 20 == 0:
-                bar.set_postfix(rmse=f"{np.sqrt(sq / n) * y_scale:.3f}")
-        secs = time.perf_counter() - t0
-        val = _rmse(model, cache, val_ex, cell_cluster, y_scale, device, cfg.amp)
-        hist.train_rmse.append(float(np.sqrt(sq / max(n, 1)) * y_scale))
-        hist.val_rmse.append(val)
-        hist.lr.append(_lr_at(cfg, epoch))
-        hist.seconds.append(secs)
-        hist.samples_per_s.append(n / secs)
-        if val < best_val:
-            best_val, bad, hist.best_epoch = val, 0, epoch
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            bad += 1
-        LOG.info("epoch %d: train RMSE %.4f, val RMSE %.4f, %.0f samples/s", epoch + 1,
-                 hist.train_rmse[-1], val, hist.samples_per_s[-1])
-        if ckpt_last is not None:
-            torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "epoch": epoch, "history": hist, "best_val": best_val, "bad_epochs": bad,
-                        "best_state": best_state, "y_scale": y_scale,
-                        "train_config": cfg.to_dict(), "model_config": model_config or {}},
-                       ckpt_last)
-        if bad >= cfg.patience:
-            LOG.info("early stopping after epoch %d (best %d)", epoch + 1, hist.best_epoch + 1)
-            break
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if ckpt_last is not None:
-        torch_save({"model": model.state_dict(), "history": hist, "y_scale": y_scale,
-                    "train_config": cfg.to_dict(), "model_config": model_config or {}},
-                   Path(checkpoint_dir) / "checkpoint_best.pt")
-    return model, hist, y_scale
+    task = GeoHetTask(model, cfg, y_scale, model_config)
+    dm = GPPDataModule(cache, train_ex, val_ex, cell_cluster, cfg.batch_size // world, cfg.seed,
+                       pin_memory=torch.device(device).type == "cuda")
+    hist = fit_task(task, dm, epochs=cfg.epochs, patience=cfg.patience, device=device,
+                    devices=devices, num_nodes=num_nodes, checkpoint_dir=checkpoint_dir,
+                    resume=resume, progress=progress, max_batches=cfg.max_batches,
+                    stop_after_epoch=stop_after_epoch, amp=cfg.amp)
+    return task.model, hist, task.y_scale

@@ -31,12 +31,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import InputDataError
+
 LOG = logging.getLogger("geohet")
-
-
-class InputDataError(ValueError):
-    """Bad user input: the message names the variable, the bad value and the fix."""
-
 
 COORD_ALIASES = {
     "lat": ("lat", "latitude", "y", "Latitude", "LAT"),

@@ -22,10 +22,11 @@ graph" (paper 3.1; :func:`inductive_subgraph`, :func:`extend_graph`, :func:`loca
 
 Where the paper is silent (choices, all recorded in :class:`SOCGraphConfig`):
 
-* **Distances** are great-circle distances (:func:`haversine_km`, mean Earth radius
-  R = 6371.0088 km). Table 1 says "k-NN in (lon, lat)"; a planar k-NN on degrees would
-  squeeze neighbourhoods towards the poles and cut them at the antimeridian, so neighbours are
-  found with a ``cKDTree`` on 3-D unit vectors (chord length is monotone in the great-circle
+* **Distances** are great-circle distances (:func:`geohet_lib.geo.haversine_km`, Earth radius
+  R = 6371.0 km, :data:`geohet_lib.geo.EARTH_RADIUS_KM`). Table 1 says "k-NN in (lon, lat)";
+  a planar k-NN on degrees would squeeze neighbourhoods towards the poles and cut them at the
+  antimeridian, so neighbours are found with a ``cKDTree`` on 3-D unit vectors
+  (:func:`geohet_lib.geo.lonlat_to_unit_sphere`; chord length is monotone in the great-circle
   distance: exactly the haversine neighbours).
 * **Inverse-distance weight**, normalised to (0, 1]: ``w = 1 / (1 + d / d0)`` (``w(0) = 1``,
   so duplicate coordinates are safe; ``w = 1/2`` at ``d = d0``), ``d0 = spatial_scale_km``,
@@ -74,9 +75,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..geo import haversine_km, lonlat_to_unit_sphere
 from ..runtime import LOG
 
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), km
 RELATIONS: tuple[str, str, str] = ("spatial", "vegetation", "elevation")
 SPATIAL, VEGETATION, ELEVATION = 0, 1, 2
 _TINY = float(np.finfo(np.float32).tiny)  # weights are floored here: > 0 and finite in float32
@@ -149,31 +150,6 @@ SOC_GRAPH_CONFIGS: dict[str, SOCGraphConfig] = {
 
 
 # --------------------------------------------------------------------------- geometry & weights
-
-
-def haversine_km(lat1, lon1, lat2, lon2, radius_km: float = EARTH_RADIUS_KM):
-    """Great-circle distance in km between points given in degrees (broadcasting).
-
-    ``2 R arcsin(sqrt(sin^2(dphi/2) + cos phi1 cos phi2 sin^2(dlambda/2)))`` with the mean
-    Earth radius ``R = 6371.0088`` km: one degree along the equator is 111.195 km.
-    """
-    p1, l1, p2, l2 = (np.deg2rad(np.asarray(a, dtype=np.float64))
-                      for a in (lat1, lon1, lat2, lon2))
-    h = (np.sin((p2 - p1) / 2.0) ** 2
-         + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2.0) ** 2)
-    return 2.0 * radius_km * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
-def unit_vectors(lat, lon) -> np.ndarray:
-    """3-D unit vectors ``(n, 3)`` of points in degrees (for chord k-NN on the sphere); the GPP
-    graph's :func:`~geohet_lib.gpp.graph.lonlat_to_unit_sphere` with (lat, lon) argument order."""
-    from ..gpp.graph import lonlat_to_unit_sphere
-
-    return lonlat_to_unit_sphere(lon, lat)
-
-
-def _chord_to_km(chord) -> np.ndarray:
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))
 
 
 def spatial_weight(dist_km, scale_km: float) -> np.ndarray:
@@ -254,7 +230,7 @@ def cluster_samples(lat, lon, min_cluster_size: int, min_samples: int | None = N
     if n <= max(ms, min_cluster_size):
         return np.full(n, -1, dtype=np.int64)
     if metric == "chord":
-        X = unit_vectors(lat, lon)
+        X = lonlat_to_unit_sphere(lon, lat)
     elif metric == "haversine":
         X = np.deg2rad(np.stack((lat, lon), axis=1))
     else:
@@ -493,13 +469,13 @@ def build_hetero_graph(df: pd.DataFrame, cfg: SOCGraphConfig = SOCGraphConfig())
     timings["hdbscan"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    xyz = unit_vectors(lat, lon)
+    xyz = lonlat_to_unit_sphere(lon, lat)
     q, nb, k_node = _spatial_neighbours(xyz, labels, xyz, labels if cfg.adaptive_k else None,
                                         cfg.k_spatial, cfg.adaptive_k_neighbours, self_index)
-    d = haversine_km(lat[nb], lon[nb], lat[q], lon[q])
+    d = haversine_km(lon[nb], lat[nb], lon[q], lat[q])
     keep = d <= cfg.max_distance_km
     s_src, s_dst = _finish_edges(nb[keep], q[keep], n, cfg.symmetric)
-    s_d = haversine_km(lat[s_src], lon[s_src], lat[s_dst], lon[s_dst])
+    s_d = haversine_km(lon[s_src], lat[s_src], lon[s_dst], lat[s_dst])
     scale = (float(cfg.spatial_scale_km) if cfg.spatial_scale_km is not None
              else _positive_median(s_d))
     s_w = spatial_weight(s_d, scale)
@@ -511,7 +487,7 @@ def build_hetero_graph(df: pd.DataFrame, cfg: SOCGraphConfig = SOCGraphConfig())
     dv = np.abs(ndvi[v_src] - ndvi[v_dst])
     tau_v = float(cfg.tau_v) if cfg.tau_v is not None else _positive_median(dv)
     v_w = vegetation_weight(dv, tau_v)
-    v_d = haversine_km(lat[v_src], lon[v_src], lat[v_dst], lon[v_dst])
+    v_d = haversine_km(lon[v_src], lat[v_src], lon[v_dst], lat[v_dst])
     timings["vegetation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -604,9 +580,9 @@ def assign_new_clusters(train_lat, train_lon, train_cluster, new_lat, new_lon,
     n_new = np.asarray(new_lat).size
     if n_t == 0 or n_new == 0:
         return np.full(n_new, -1, dtype=np.int64)
-    txyz = unit_vectors(train_lat, train_lon)
+    txyz = lonlat_to_unit_sphere(train_lon, train_lat)
     tree = cKDTree(txyz)
-    dist, j = tree.query(unit_vectors(new_lat, new_lon), k=1)
+    dist, j = tree.query(lonlat_to_unit_sphere(new_lon, new_lat), k=1)
     j = np.asarray(j, dtype=np.int64).ravel()
     kk = min(int(min_samples), n_t)
     core, _ = tree.query(txyz[j], k=kk)
@@ -659,11 +635,11 @@ def inductive_subgraph(train_df: pd.DataFrame, graph_cfg: SOCGraphConfig,
     else:
         n_lab = np.full(n_n, -1, dtype=np.int64)
 
-    q, nb, k_new = _spatial_neighbours(unit_vectors(t_lat, t_lon), t_lab,
-                                       unit_vectors(n_lat, n_lon),
+    q, nb, k_new = _spatial_neighbours(lonlat_to_unit_sphere(t_lon, t_lat), t_lab,
+                                       lonlat_to_unit_sphere(n_lon, n_lat),
                                        n_lab if cfg.adaptive_k else None, cfg.k_spatial,
                                        cfg.adaptive_k_neighbours, None)
-    d = haversine_km(t_lat[nb], t_lon[nb], n_lat[q], n_lon[q])
+    d = haversine_km(t_lon[nb], t_lat[nb], n_lon[q], n_lat[q])
     keep = d <= cfg.max_distance_km
     order = np.lexsort((nb[keep], q[keep]))
     s_src, s_q, s_d = nb[keep][order], q[keep][order], d[keep][order]
@@ -674,7 +650,7 @@ def inductive_subgraph(train_df: pd.DataFrame, graph_cfg: SOCGraphConfig,
     order = np.lexsort((nb, q))
     v_src, v_q = nb[order], q[order]
     v_w = vegetation_weight(t_ndvi[v_src] - n_ndvi[v_q], cfg.tau_v)
-    v_d = haversine_km(t_lat[v_src], t_lon[v_src], n_lat[v_q], n_lon[v_q])
+    v_d = haversine_km(t_lon[v_src], t_lat[v_src], n_lon[v_q], n_lat[v_q])
 
     edge_index, edge_type, edge_weight, edge_dist = _assemble(
         [(s_src, s_q + n_t, s_w, s_d), (v_src, v_q + n_t, v_w, v_d),

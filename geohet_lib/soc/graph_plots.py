@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..maps import save_figure, world_map
+from ..maps import great_circle_polylines, save_figure, world_map
 from .graph import RELATIONS, SOCGraph
 
 _WEIGHT_LABEL = {
@@ -76,8 +76,6 @@ def plot_relations(df: pd.DataFrame, graph: SOCGraph, figures_dir: str | Path = 
     import cartopy.crs as ccrs
     from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
-
-    from ..gpp.graph_plots import great_circle_polylines
 
     lat = df["lat"].to_numpy(dtype=float)
     lon = df["lon"].to_numpy(dtype=float)

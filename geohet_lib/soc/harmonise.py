@@ -54,13 +54,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..gpp.validation import InputDataError  # one error type for bad user input
+from ..errors import InputDataError  # one error type for bad user input
+from ..geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
+from ..land import natural_earth_countries
 from .covariates import COVARIATE_NAMES
 
 LOG = logging.getLogger("geohet")
@@ -401,11 +402,10 @@ def deduplicate(df: pd.DataFrame, tolerance_m: float = 1.0,
     """
     from scipy.spatial import cKDTree
 
-    from ..gpp.synthetic import unit_vectors
-
     if len(df) < 2:
         return df.copy()
-    xyz = unit_vectors(df["lat"].to_numpy(float), df["lon"].to_numpy(float)) * 6_371_008.8
+    metres = EARTH_RADIUS_KM * 1000.0  # chords in metres (= arcs at metre scale)
+    xyz = lonlat_to_unit_sphere(df["lon"].to_numpy(float), df["lat"].to_numpy(float)) * metres
     pairs = cKDTree(xyz).query_pairs(r=tolerance_m, output_type="ndarray")
     key = df["date"].astype(object).where(df["date"].notna(),
                                           df["year"].astype(object)).astype(str).to_numpy()
@@ -422,12 +422,9 @@ def deduplicate(df: pd.DataFrame, tolerance_m: float = 1.0,
 # ----------------------------------------------------------------------------- areas
 @lru_cache(maxsize=1)
 def _area_geometries():
-    import geopandas as gpd
     import shapely
 
-    path = resources.files("geohet_lib.resources").joinpath("ne_110m_countries.geojson")
-    with resources.as_file(path) as p:
-        countries = gpd.read_file(p)
+    countries = natural_earth_countries()
     africa = shapely.union_all(countries.loc[countries["continent"] == "Africa",
                                              "geometry"].to_numpy())
     eu = countries[(countries["continent"] == "Europe")

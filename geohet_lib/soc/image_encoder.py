@@ -37,29 +37,31 @@ the package and the weights; it is never required.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..io import atomic_path, resume_checkpoint, torch_save, write_json
-from ..metrics import mape, r2
-from ..runtime import LOG, epoch_seed, get_device
+from ..engine import (BEST_NAME, BaseTask, History, OptimConfig, fit_task, index_loader,
+                      load_checkpoint)
+from ..io import atomic_path, write_json
+from ..runtime import LOG, get_device
 
 __all__ = [
     "MODALITIES", "PAPER_CLS_MERGE", "PAPER_VIT_LOSS", "PatchSourceLike", "ImageEncoderConfig",
-    "PatchViT", "ImageRegressor", "FitHistory", "fit_image_encoder", "load_image_encoder",
-    "predict_target",
+    "PatchViT", "ImageRegressor", "HISTORY_COLUMNS", "ImagePatchData", "ImageRegressionTask",
+    "WarmupEarlyStopping", "fit_image_encoder", "load_image_encoder", "predict_target",
     "embed_patches", "cache_embeddings", "load_cached_embeddings", "TerraMindAdapter",
     "TerraMindUnavailableError",
 ]
@@ -412,36 +414,16 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None = None):
 
 
 # --------------------------------------------------------------------------------------------
-# fine-tuning
+# fine-tuning (on the training engine, geohet_lib.engine)
 # --------------------------------------------------------------------------------------------
 
-
-@dataclass
-class FitHistory:
-    """Per-epoch record of a fine-tune; ``val_loss`` is MSE on the target scale (Table 5)."""
-
-    train_loss: list[float] = field(default_factory=list)  # training loss, standardised target
-    val_loss: list[float] = field(default_factory=list)  # MSE on the (log) target scale
-    val_r2_target: list[float] = field(default_factory=list)  # R² on the (log) target scale
-    val_mape: list[float] = field(default_factory=list)  # % on the original scale (nan: no inverse)
-    val_r2: list[float] = field(default_factory=list)  # R² on the original scale (nan: no inverse)
-    lr: list[float] = field(default_factory=list)
-    frozen: list[bool] = field(default_factory=list)  # body frozen (warm-up) in this epoch
-    seconds: list[float] = field(default_factory=list)
-    samples_per_s: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-    norm_seconds: float = 0.0
-
-    def best(self) -> dict[str, float]:
-        """The Table 5 row: checkpoint epoch (1-based), val-loss, val-MAPE %, val-R²."""
-        e = self.best_epoch
-        if e < 0:
-            return {}
-        return {"epoch": e + 1, "val_loss": self.val_loss[e], "val_mape": self.val_mape[e],
-                "val_r2": self.val_r2[e], "val_r2_target": self.val_r2_target[e]}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+#: the columns of a fine-tune's :class:`~geohet_lib.engine.History` (one record per epoch):
+#: training loss on the standardised target; validation MSE (the checkpoint criterion, Table 5)
+#: and R² on the (log) target scale; validation MAPE (%) and R² on the original scale (NaN
+#: without ``inverse_transform``); the head group's learning rate; whether the body was frozen
+#: (warm-up); the epoch's seconds (training and validation) and training samples per second
+HISTORY_COLUMNS: tuple[str, ...] = ("train_loss", "val_loss", "val_r2_target", "val_mape",
+                                    "val_r2", "lr", "frozen", "seconds", "samples_per_s")
 
 
 def _set_body_trainable(model: ImageRegressor, trainable: bool) -> None:
@@ -462,16 +444,198 @@ def predict_target(model: ImageRegressor, source: PatchSourceLike, ids: np.ndarr
     return np.concatenate(out) if out else np.empty(0, np.float32)
 
 
-def _val_metrics(model, source, ids_val, y_val, batch_size, device,
-                 inverse_transform) -> tuple[float, float, float, float]:
-    pred = predict_target(model, source, ids_val, batch_size, device).astype(np.float64)
-    y = np.asarray(y_val, dtype=np.float64)
-    loss = float(np.mean((pred - y) ** 2))
-    r2_t = r2(y, pred) if len(y) > 1 else float("nan")
-    if inverse_transform is None:
-        return loss, r2_t, float("nan"), float("nan")
-    yo, po = np.asarray(inverse_transform(y), float), np.asarray(inverse_transform(pred), float)
-    return loss, r2_t, mape(yo, po, percent=True), (r2(yo, po) if len(y) > 1 else float("nan"))
+class ImagePatchData(L.LightningDataModule):
+    """The fine-tune's batches, patches gathered by id from a :class:`PatchSourceLike`.
+
+    Training batches are ``(patches, standardised target float32)`` of ``batch_size`` in the
+    engine's epoch-seeded order (:func:`~geohet_lib.engine.index_loader`: a function of
+    ``(seed, epoch)`` only, sharded over DDP ranks); validation batches are ``(patches, target
+    float64)`` of ``2 * batch_size`` in order. Patches are read in the main process and checked
+    against ``encoder``'s modalities and patch size (``patches``: ``{modality: (n, C, P, P)}``
+    float32 tensors on the CPU; Lightning moves them to the device).
+    """
+
+    def __init__(self, source: PatchSourceLike, encoder: nn.Module, ids_train: np.ndarray,
+                 y_train_std: np.ndarray, ids_val: np.ndarray, y_val: np.ndarray,
+                 batch_size: int, seed: int = 0, pin_memory: bool = False):
+        super().__init__()
+        self.source, self.encoder = source, encoder
+        self.ids_train, self.ids_val = np.asarray(ids_train), np.asarray(ids_val)
+        self.y_train = torch.as_tensor(np.asarray(y_train_std), dtype=torch.float32)
+        self.y_val = torch.as_tensor(np.asarray(y_val), dtype=torch.float64)
+        self.batch_size, self.seed, self.pin_memory = int(batch_size), int(seed), pin_memory
+
+    def _gather(self, ids: np.ndarray, y: Tensor) -> Callable[[list[int]], Any]:
+        def collate(rows: list[int]) -> tuple[dict[str, Tensor], Tensor]:
+            i = np.asarray(rows, dtype=np.int64)
+            return (_to_tensors(self.source, ids[i], self.encoder, torch.device("cpu")),
+                    y[torch.from_numpy(i)])
+        return collate
+
+    def train_dataloader(self) -> Any:
+        return index_loader(len(self.ids_train), self.batch_size,
+                            self._gather(self.ids_train, self.y_train), train=True,
+                            seed=self.seed, pin_memory=self.pin_memory)
+
+    def val_dataloader(self) -> Any:
+        return index_loader(len(self.ids_val), 2 * self.batch_size,
+                            self._gather(self.ids_val, self.y_val), train=False,
+                            pin_memory=self.pin_memory)
+
+
+def _r2_from_sums(sse: float, s: float, ss: float, n: float) -> float:
+    """1 - SS_res / SS_tot from Σ(y - c), Σ(y - c)² (any shift c); NaN when undefined."""
+    if n < 2:
+        return float("nan")
+    sst = ss - s * s / n
+    return 1.0 - sse / sst if sst > 0 else float("nan")
+
+
+class ImageRegressionTask(BaseTask):
+    """The fine-tune of an :class:`ImageRegressor` on the engine (SOC paper 5.1-5.2).
+
+    Loss ``"mse"`` or ``"huber"`` (``huber_delta``) on the standardised target; AdamW in two
+    groups, the head and CLS-merge transformer at ``optim.lr`` and the body at
+    ``optim.lr * body_lr_scale``; the body is frozen (``requires_grad=False``: no update, no
+    weight decay) in the first ``warmup_epochs`` epochs. Monitor ``val_loss``: validation MSE on
+    the target scale (the kept weights, Table 5). Validation MAPE (%) and R² on the original
+    scale use ``inverse_transform`` (e.g. ``np.expm1``) and are NaN without it; predictions
+    are validated in float32 (no autocast). The history's columns: :data:`HISTORY_COLUMNS`.
+
+    ``hparams`` hold the encoder configuration (``model_config``, read by
+    :func:`load_image_encoder`) and the ``settings`` a resume must share; the target scale
+    (``y_mean`` / ``y_std``) and the head travel in the state dict, :attr:`run_info` (e.g.
+    ``norm_seconds``, ``epochs``) in the checkpoint extras.
+    """
+
+    monitor = "val_loss"
+
+    def __init__(self, model: ImageRegressor, optim: OptimConfig, seed: int = 0, *,
+                 warmup_epochs: int = 0, loss: str = "mse", huber_delta: float = 1.0,
+                 body_lr_scale: float = 1.0,
+                 inverse_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 settings: dict[str, Any] | None = None):
+        if loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
+        settings = {"warmup_epochs": int(warmup_epochs), "loss": loss,
+                    "huber_delta": float(huber_delta), "body_lr_scale": float(body_lr_scale),
+                    **(settings or {})}
+        super().__init__(model, optim, seed, {"model_config": model.encoder.config_dict(),
+                                              "settings": settings})
+        self.warmup_epochs, self.loss_kind = int(warmup_epochs), loss
+        self.huber_delta, self.body_lr_scale = float(huber_delta), float(body_lr_scale)
+        self.inverse_transform = inverse_transform
+        self.run_info: dict[str, Any] = {}
+        self._frozen = False
+
+    # -- optimiser ---------------------------------------------------------------------------
+    def param_groups(self) -> list[dict[str, Any]]:
+        body_ids = {id(p) for p in self.model.encoder.body_parameters()}
+        body = [p for p in self.model.parameters() if id(p) in body_ids]
+        rest = [p for p in self.model.parameters() if id(p) not in body_ids]
+        groups = [{"params": rest}]
+        if body:
+            groups.append({"params": body, "lr": self.optim.lr * self.body_lr_scale})
+        return groups
+
+    # -- training ----------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._frozen = self.current_epoch < self.warmup_epochs
+        _set_body_trainable(self.model, not self._frozen)
+
+    def training_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor], int]:
+        x, y = batch
+        pred = self.model(x).float()
+        y = y.float()
+        loss = (F.mse_loss(pred, y) if self.loss_kind == "mse"
+                else F.huber_loss(pred, y, delta=self.huber_delta))
+        return loss, {"loss": loss}, int(y.shape[0])
+
+    def train_record(self, means: dict[str, float]) -> dict[str, Any]:
+        return {"train_loss": means.get("loss", float("nan")), "frozen": self._frozen}
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        r = self.history.records[-1]
+        if self.global_rank == 0:
+            LOG.info("ViT epoch %d%s: train loss %.4f, val MSE %.4f, val R2 %.3f, val MAPE %.1f "
+                     "%%, %.0f samples/s", self.current_epoch + 1,
+                     " (warm-up)" if r["frozen"] else "", r["train_loss"], r["val_loss"],
+                     r["val_r2"] if self.inverse_transform else r["val_r2_target"],
+                     r["val_mape"], r["samples_per_s"])
+
+    # -- validation --------------------------------------------------------------------------
+    def validation_sums(self, batch: Any) -> dict[str, Tensor]:
+        x, y = batch
+        with torch.autocast(self.device.type, enabled=False):  # float32, as at embedding time
+            p = self.model.predict_target(x).float().double()
+        y = y.double()
+        c = float(self.model.y_mean)  # a shift for stable sums of squares
+        sums = {"n": torch.tensor(float(y.shape[0]), device=y.device),
+                "sse": ((p - y) ** 2).sum(), "sy": (y - c).sum(), "syy": ((y - c) ** 2).sum()}
+        if self.inverse_transform is not None:
+            inv = self.inverse_transform
+
+            def orig(t: Tensor) -> Tensor:
+                return torch.as_tensor(np.asarray(inv(t.cpu().numpy()), dtype=np.float64),
+                                       device=t.device)
+
+            yo, po = orig(y), orig(p)
+            co = float(np.asarray(inv(np.array([c])), dtype=np.float64)[0])
+            eps = float(np.finfo(np.float64).eps)  # as metrics.mape
+            sums.update(ape=((yo - po).abs() / yo.abs().clamp_min(eps)).sum(),
+                        sse_o=((yo - po) ** 2).sum(), syo=(yo - co).sum(),
+                        syyo=((yo - co) ** 2).sum())
+        return sums
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        n = sums["n"]
+        out = {"val_loss": sums["sse"] / n,
+               "val_r2_target": _r2_from_sums(sums["sse"], sums["sy"], sums["syy"], n),
+               "val_mape": float("nan"), "val_r2": float("nan")}
+        if "ape" in sums:
+            out.update(val_mape=100.0 * sums["ape"] / n,
+                       val_r2=_r2_from_sums(sums["sse_o"], sums["syo"], sums["syyo"], n))
+        return out
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint_extra(self) -> dict[str, Any]:
+        return {"y_mean": float(self.model.y_mean), "y_std": float(self.model.y_std),
+                **self.run_info}
+
+
+class WarmupEarlyStopping(EarlyStopping):
+    """Lightning's early stopping (lowest ``monitor``) that does not count warm-up epochs.
+
+    In the first ``warmup_epochs`` epochs an improvement still sets the best score (and resets
+    the count), but an epoch without one is not counted and never stops the run, so
+    ``patience`` counts post-warm-up epochs without improvement (SOC paper 5.2). On resume the
+    caller's ``patience`` is kept (Lightning would restore the checkpoint's).
+    """
+
+    def __init__(self, monitor: str, warmup_epochs: int, patience: int, min_delta: float = 0.0,
+                 **kwargs: Any):
+        kwargs.setdefault("check_on_train_epoch_end", True)
+        super().__init__(monitor=monitor, patience=patience, mode="min", min_delta=min_delta,
+                         **kwargs)
+        self.warmup_epochs = int(warmup_epochs)
+        self._in_warmup = False
+
+    def _run_early_stopping_check(self, trainer: L.Trainer) -> None:
+        self._in_warmup = trainer.current_epoch < self.warmup_epochs
+        super()._run_early_stopping_check(trainer)
+
+    def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
+        if self._in_warmup and torch.isfinite(current) and not self.monitor_op(
+                current - self.min_delta, self.best_score.to(current.device)):
+            return False, None
+        return super()._evaluate_stopping_criteria(current)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = patience
 
 
 def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: np.ndarray,
@@ -486,25 +650,35 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
                       device: str | torch.device = "auto", seed: int = 0, amp: bool = True,
                       checkpoint_dir: str | Path | None = None, resume: bool = False,
                       progress: bool = True, max_batches: int | None = None,
-                      ) -> tuple[nn.Module, FitHistory]:
+                      ) -> tuple[nn.Module, History]:
     """Fine-tune the image encoder as a regression on the (log-scaled) target (paper 5.2).
 
     ``epochs`` counts every epoch; the first ``warmup_epochs`` keep the body frozen (the
     CLS-merge transformer and the MLP head train), the rest train the whole network. AdamW
-    (body learning rate ``lr * body_lr_scale``), gradient-norm clipping and ReduceLROnPlateau as
-    in paper 5.1; ``loss`` is ``"mse"`` (Africa) or ``"huber"`` (Europe, Global) on the
-    standardised target. The kept weights are those of the epoch with the lowest validation MSE
-    on the target scale (Table 5); early stopping after ``patience`` post-warm-up epochs without
-    improvement. With ``inverse_transform`` (e.g. ``np.expm1`` for ``log1p``) the history also
-    holds validation MAPE (%) and R² on the original scale.
+    (body learning rate ``lr * body_lr_scale``), gradient-norm clipping and ReduceLROnPlateau
+    (factor 0.5, ``lr_patience``) on the validation MSE as in paper 5.1; ``loss`` is ``"mse"``
+    (Africa) or ``"huber"`` (Europe, Global) on the standardised target. The kept weights are
+    those of the epoch with the lowest validation MSE on the target scale (Table 5); early
+    stopping after ``patience`` post-warm-up epochs without improvement
+    (:class:`WarmupEarlyStopping`). With ``inverse_transform`` (e.g. ``np.expm1`` for
+    ``log1p``) the history also holds validation MAPE (%) and R² on the original scale.
 
-    Per-channel input statistics are fitted on (up to ``norm_samples``) training patches before
-    training. ``regressor`` continues from a given :class:`ImageRegressor` (trained in place)
-    instead of building a fresh ``PatchViT(cfg)`` seeded by ``seed``. Returns the encoder with
-    the best weights, frozen and in eval mode (the head is discarded, as in the paper; the best
-    checkpoint keeps it), and the history. With ``checkpoint_dir`` the last epoch
-    (``image_encoder_last.pt``, for ``resume``) and the best weights (``image_encoder_best.pt``,
-    read by :func:`load_image_encoder`) are written atomically.
+    Trains through the engine (:class:`ImageRegressionTask`, :class:`ImagePatchData`,
+    :func:`~geohet_lib.engine.fit_task`): epoch-seeded batch order, bf16 autocast on CUDA when
+    ``amp``, ``max_batches`` training batches per epoch at most, Lightning progress bars when
+    ``progress``. Per-channel input statistics are fitted on (up to ``norm_samples``) training
+    patches before training (their seconds: the history's ``norm_seconds`` attribute and the
+    checkpoint extras). ``regressor`` continues from a given :class:`ImageRegressor` (trained in
+    place) instead of building a fresh ``PatchViT(cfg)`` seeded by ``seed``.
+
+    Returns the encoder with the best weights, frozen, in eval mode and on ``device`` (the head
+    is discarded, as in the paper; the best checkpoint keeps it), and the engine's
+    :class:`~geohet_lib.engine.History` (columns :data:`HISTORY_COLUMNS`, ``best_epoch``
+    0-based, ``best()`` the Table 5 row). With ``checkpoint_dir`` the engine writes
+    ``last.ckpt`` every epoch (``resume=True`` continues it with the uninterrupted run's
+    numbers; ``epochs`` and ``patience`` may differ, the encoder and the other settings may
+    not), ``best.ckpt`` at the end (:data:`~geohet_lib.engine.BEST_NAME`, read by
+    :func:`load_image_encoder`) and ``metrics.csv``.
     """
     if loss not in ("mse", "huber"):
         raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
@@ -519,7 +693,7 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
         raise ValueError("ids and targets differ in length")
     if not (np.isfinite(y_train).all() and np.isfinite(y_val).all()):
         raise ValueError("targets hold non-finite values")
-    device = get_device(device) if isinstance(device, str) else device
+    device = get_device(device) if isinstance(device, str) else torch.device(device)
 
     if regressor is None:
         if cfg is None:
@@ -528,124 +702,60 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
         regressor = ImageRegressor(PatchViT(cfg), cfg.head_hidden, cfg.dropout)
     model = regressor.to(device)
     model.requires_grad_(True)  # a previously returned encoder is frozen; the epochs decide
+    model.train()  # ... and in eval mode, which Lightning would keep while training
     enc = model.encoder
     t0 = time.perf_counter()
-    hist = FitHistory()
     if hasattr(enc, "fit_input_norm") and not bool(enc.norm_fitted):
         enc.fit_input_norm(source, ids_train, max_samples=norm_samples, seed=seed)
-    hist.norm_seconds = time.perf_counter() - t0
+    norm_seconds = time.perf_counter() - t0
     model.y_mean.fill_(float(y_train.mean()))
     model.y_std.fill_(float(y_train.std()) or 1.0)
+    y_train_std = (y_train.astype(np.float32) - np.float32(model.y_mean.item())) / \
+        np.float32(model.y_std.item())
 
-    body_ids = {id(p) for p in enc.body_parameters()}
-    body = [p for p in model.parameters() if id(p) in body_ids]
-    rest = [p for p in model.parameters() if id(p) not in body_ids]
-    opt = torch.optim.AdamW([{"params": rest, "lr": lr},
-                             {"params": body, "lr": lr * body_lr_scale}],
-                            lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=lr_patience)
-    loss_fn = nn.MSELoss() if loss == "mse" else nn.HuberLoss(delta=huber_delta)
-    use_amp = amp and device.type == "cuda"
-    cfg_dict = enc.config_dict()
-    settings = {"warmup_epochs": warmup_epochs, "epochs": epochs, "loss": loss, "lr": lr,
-                "weight_decay": weight_decay, "batch_size": batch_size, "seed": seed}
-
-    best_state, best_val, bad, start = None, float("inf"), 0, 0
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    ckpt_last = ckpt_dir / "image_encoder_last.pt" if ckpt_dir is not None else None
-    if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = resume_checkpoint(ckpt_last, device, model, opt, sched,
-                               {"model_config": cfg_dict}, "encoder configuration")
-        hist = FitHistory(**ck["history"])
-        best_val, bad, best_state, start = ck["best_val"], ck["bad_epochs"], ck["best_state"], \
-            ck["epoch"] + 1
-        LOG.info("resuming the image-encoder fine-tune from %s at epoch %d", ckpt_last, start + 1)
-
-    y_std_t = (torch.as_tensor(y_train, dtype=torch.float32) - model.y_mean.cpu()) / \
-        model.y_std.cpu()
-    n_batches = -(-len(ids_train) // batch_size)
-    if max_batches:
-        n_batches = min(n_batches, max_batches)
-    for epoch in range(start, epochs):
-        frozen = epoch < warmup_epochs
-        _set_body_trainable(model, not frozen)
-        torch.manual_seed(epoch_seed(seed, epoch))
-        rng = np.random.default_rng([seed, epoch])
-        model.train()
-        t0, tot, n = time.perf_counter(), 0.0, 0
-        bar = tqdm(_batches(len(ids_train), batch_size, rng), total=n_batches,
-                   desc=f"ViT epoch {epoch + 1}/{epochs}{' (warm-up)' if frozen else ''}",
-                   disable=not progress, leave=False, mininterval=10.0)
-        for b, idx in enumerate(bar):
-            if b >= n_batches:
-                break
-            x = _to_tensors(source, ids_train[idx], model, device)
-            y = y_std_t[idx].to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                pred = model(x)
-            lval = loss_fn(pred.float(), y)
-            opt.zero_grad(set_to_none=True)
-            lval.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
-                                         grad_clip)
-            opt.step()
-            tot += lval.item() * len(idx)
-            n += len(idx)
-            if b % 10 == 0:
-                bar.set_postfix(loss=f"{tot / n:.4f}")
-        secs = time.perf_counter() - t0
-        vl, vr2t, vmape, vr2 = _val_metrics(model, source, ids_val, y_val, 2 * batch_size, device,
-                                            inverse_transform)
-        hist.train_loss.append(tot / max(n, 1))
-        hist.val_loss.append(vl)
-        hist.val_r2_target.append(vr2t)
-        hist.val_mape.append(vmape)
-        hist.val_r2.append(vr2)
-        hist.lr.append(opt.param_groups[0]["lr"])
-        hist.frozen.append(frozen)
-        hist.seconds.append(secs)
-        hist.samples_per_s.append(n / secs if secs > 0 else float("nan"))
-        sched.step(vl)
-        if vl < best_val:
-            best_val, bad, hist.best_epoch = vl, 0, epoch
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        elif not frozen:
-            bad += 1
-        LOG.info("ViT epoch %d%s: train loss %.4f, val MSE %.4f, val R2 %.3f, val MAPE %.1f %%, "
-                 "%.0f samples/s", epoch + 1, " (warm-up)" if frozen else "", hist.train_loss[-1],
-                 vl, vr2 if inverse_transform else vr2t, vmape, hist.samples_per_s[-1])
-        if ckpt_last is not None:
-            torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "epoch": epoch, "history": hist.to_dict(),
-                        "best_val": best_val, "bad_epochs": bad, "best_state": best_state,
-                        "model_config": cfg_dict, "settings": settings}, ckpt_last)
-        if bad >= patience:
-            LOG.info("ViT early stopping after epoch %d (best %d)", epoch + 1, hist.best_epoch + 1)
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if ckpt_dir is not None:
-        sd = model.state_dict()
-        torch_save({"encoder": {k[len("encoder."):]: v for k, v in sd.items()
-                                if k.startswith("encoder.")},
-                    "head": {k[len("head."):]: v for k, v in sd.items() if k.startswith("head.")},
-                    "y_mean": float(model.y_mean), "y_std": float(model.y_std),
-                    "model_config": cfg_dict, "history": hist.to_dict(), "settings": settings},
-                   ckpt_dir / "image_encoder_best.pt")
+    optim = OptimConfig(lr=lr, weight_decay=weight_decay, schedule="plateau", plateau_factor=0.5,
+                        plateau_patience=lr_patience)
+    task = ImageRegressionTask(model, optim, seed, warmup_epochs=warmup_epochs, loss=loss,
+                               huber_delta=huber_delta, body_lr_scale=body_lr_scale,
+                               inverse_transform=inverse_transform,
+                               settings={"batch_size": int(batch_size),
+                                         "grad_clip": float(grad_clip or 0.0),
+                                         "norm_samples": norm_samples})
+    task.run_info = {"norm_seconds": norm_seconds, "epochs": int(epochs),
+                     "patience": int(patience)}
+    data = ImagePatchData(source, enc, ids_train, y_train_std, ids_val, y_val, batch_size, seed,
+                          pin_memory=device.type == "cuda")
+    stopper = WarmupEarlyStopping(task.monitor, warmup_epochs, patience, min_delta=task.min_delta)
+    hist = fit_task(task, data, epochs=epochs, patience=patience, grad_clip=grad_clip or None,
+                    device=device, checkpoint_dir=checkpoint_dir, resume=resume,
+                    progress=progress, max_batches=max_batches or None, amp=amp,
+                    early_stopping=stopper)
+    if hist.stopped_early:
+        LOG.info("ViT early stopping after epoch %d (best %d)", hist.epochs, hist.best_epoch + 1)
+    hist.norm_seconds = norm_seconds  # not a column: seconds before the first epoch
+    model.to(device)  # Lightning hands the model back on the CPU
     enc.eval()
     enc.requires_grad_(False)
     return enc, hist
 
 
 def load_image_encoder(path: str | Path, device: str | torch.device = "cpu") -> PatchViT:
-    """The frozen encoder of an ``image_encoder_best.pt`` written by :func:`fit_image_encoder`."""
-    ck = torch.load(path, map_location=device, weights_only=True)
-    cfg = dict(ck["model_config"])
+    """The frozen encoder of a fine-tune's ``best.ckpt`` written by :func:`fit_image_encoder`.
+
+    ``path``: the checkpoint (an engine checkpoint, :func:`~geohet_lib.engine.load_checkpoint`;
+    the encoder configuration is its ``hparams["model_config"]``) or the folder holding
+    :data:`~geohet_lib.engine.BEST_NAME`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST_NAME
+    ck = load_checkpoint(path, map_location=device)
+    cfg = dict(ck["hparams"].get("model_config") or {})
     if cfg.pop("encoder", None) != "PatchViT":
         raise ValueError(f"{path} holds no PatchViT")
     enc = PatchViT(ImageEncoderConfig.from_dict(cfg)).to(device)
-    enc.load_state_dict(ck["encoder"])
+    enc.load_state_dict({k[len("encoder."):]: v for k, v in ck["state_dict"].items()
+                         if k.startswith("encoder.")})
     enc.eval()
     enc.requires_grad_(False)
     return enc

@@ -31,6 +31,8 @@ import pandas as pd
 
 from ..config import SOC_REGIONS, Profile
 from ..io import atomic_path, read_json, write_json, write_parquet
+from ..paths import (CORPUS_NAME, HARMONISATION_NAME, MANIFEST_NAME, PATCH_DIR, PATCH_INFO_NAME,
+                     SPLIT_NAME, TRUTH_NAME)
 from ..runtime import LOG, seed_everything, stage_log
 from .covariates import COVARIATE_GROUPS, COVARIATE_NAMES
 from .patches import NpyPatchSource, PatchSource, SyntheticPatchSource, write_patches
@@ -38,12 +40,6 @@ from .split import stratified_split
 from .synthetic import SOCModel, generate_soc_corpus
 
 STAGE = "soc_01_corpus"
-CORPUS_NAME = "corpus.parquet"
-TRUTH_NAME = "ground_truth.parquet"
-SPLIT_NAME = "split.parquet"
-PATCH_DIR = "patches"
-PATCH_INFO = "patches.json"
-MANIFEST_NAME = "manifest.json"
 
 #: SOC paper Table 3 (g/kg) and the log fit of Figure 7b
 PAPER_TABLE3 = {"n": 49044, "source_databases": 9, "years": [2013, 2022], "mean": 15.67,
@@ -136,7 +132,7 @@ def _manifest(profile_name: str, seed: int, corpus: pd.DataFrame, split: pd.Data
                         for r in SOC_REGIONS},
         "paper_table3": PAPER_TABLE3, "paper_region_sizes": PAPER_REGION_SIZES,
         "patches": patches,
-        "files": [CORPUS_NAME, SPLIT_NAME, PATCH_INFO],
+        "files": [CORPUS_NAME, SPLIT_NAME, PATCH_INFO_NAME],
     }
     if covs is not None:
         na = covs.isna()
@@ -154,8 +150,8 @@ def _manifest(profile_name: str, seed: int, corpus: pd.DataFrame, split: pd.Data
 def _write_patch_info(out_dir: Path, info: dict, rec) -> None:
     if info["kind"] != "npy" and (out_dir / PATCH_DIR).exists():
         shutil.rmtree(out_dir / PATCH_DIR)  # stale materialised patches of an earlier build
-    write_json(info, out_dir / PATCH_INFO)
-    rec.wrote(out_dir / PATCH_INFO)
+    write_json(info, out_dir / PATCH_INFO_NAME)
+    rec.wrote(out_dir / PATCH_INFO_NAME)
 
 
 def build_soc_corpus(profile: Profile, out_dir: str | Path, seed: int = 0,
@@ -239,9 +235,9 @@ def build_real_soc_corpus(profile: Profile, out_dir: str | Path, samples_path: s
         rec.wrote(write_parquet(corpus, out_dir / CORPUS_NAME))
         rec.wrote(write_parquet(split, out_dir / SPLIT_NAME))
         rep = report.to_frame()
-        with atomic_path(out_dir / "harmonisation.csv") as tmp:
+        with atomic_path(out_dir / HARMONISATION_NAME) as tmp:
             rep.to_csv(tmp, index=False)
-        rec.wrote(out_dir / "harmonisation.csv")
+        rec.wrote(out_dir / HARMONISATION_NAME)
         info: dict = {"kind": "none", "n": len(corpus)}
         if patches_dir is not None:
             user = NpyPatchSource(patches_dir)
@@ -258,7 +254,7 @@ def build_real_soc_corpus(profile: Profile, out_dir: str | Path, samples_path: s
                              {"inputs": {"samples": str(samples_path),
                                          "patches": str(patches_dir) if patches_dir else None},
                               "harmonisation": rep.to_dict(orient="records")})
-        manifest["files"] += ["harmonisation.csv"] + ([PATCH_DIR] if info["kind"] == "npy"
+        manifest["files"] += [HARMONISATION_NAME] + ([PATCH_DIR] if info["kind"] == "npy"
                                                        else [])
         rec.wrote(write_json(manifest, out_dir / MANIFEST_NAME))
     return manifest
@@ -292,7 +288,7 @@ def load_ground_truth(out_dir: str | Path) -> pd.DataFrame:
 def open_patches(out_dir: str | Path) -> PatchSource:
     """The corpus's patches: the ``patches/`` files, or the procedural generator."""
     out_dir = Path(out_dir)
-    info_path = out_dir / PATCH_INFO
+    info_path = out_dir / PATCH_INFO_NAME
     if not info_path.exists():
         raise FileNotFoundError(f"{info_path} does not exist: run stage 01 first")
     info = read_json(info_path)

@@ -43,12 +43,13 @@ import pandas as pd
 
 from ..config import SOC_REGIONS, Profile, get_profile
 from ..io import read_json, write_json
+from ..paths import CORPUS_NAME, soc_graph_name, soc_graph_summary_name
 from ..runtime import LOG, seed_everything, stage_log
 from .covariates import COVARIATE_NAMES, ELEVATION_COLUMN, NDVI_COLUMN
 from .graph import (RELATIONS, SOC_GRAPH_CONFIGS, SOCGraph, SOCGraphConfig, build_hetero_graph,
                     load_graph, save_graph)
 from .split import SPLIT_LABELS, CovariatePreprocessor
-from .stage01 import CORPUS_NAME, load_corpus, select_region
+from .stage01 import load_corpus, select_region
 
 STAGE = "soc_02_graph"
 GRAPH_COLUMNS = ("lat", "lon", "ndvi", "elevation")
@@ -58,12 +59,12 @@ NOTEBOOK_02 = "notebooks/02_graph_construction_soc.ipynb"
 
 def graph_path(data_dir: str | Path, region: str) -> Path:
     """``<data_dir>/graph_<region>.pt``."""
-    return Path(data_dir) / f"graph_{region}.pt"
+    return Path(data_dir) / soc_graph_name(region)
 
 
 def summary_path(data_dir: str | Path, region: str) -> Path:
     """``<data_dir>/graph_<region>.json``."""
-    return Path(data_dir) / f"graph_{region}.json"
+    return Path(data_dir) / soc_graph_summary_name(region)
 
 
 def _check_region(region: str) -> None:

@@ -41,6 +41,7 @@ from ..config import SOC_REGIONS, Profile, get_profile
 from ..io import read_json, write_json
 from ..metrics import mae, mape, r2, rmse
 from ..runtime import LOG, get_device, seed_everything
+from ..tables import verdict
 from .configs import SPTGNN_CONFIGS, SpTGNNConfig, config_for, full_batch_lr
 from .covariates import COVARIATE_NAMES
 from .graph import SOCGraph, build_hetero_graph, transductive_masks
@@ -236,7 +237,7 @@ class ImageResult:
 
     region: str
     embeddings: np.ndarray
-    history: Any  # image_encoder.FitHistory
+    history: Any  # engine.History (columns image_encoder.HISTORY_COLUMNS)
     config: dict
     settings: dict
     reused: bool
@@ -279,15 +280,16 @@ def image_embeddings(data_dir: str | Path, profile: Profile | str, region: str, 
     ``log(1 + SOC)``, checkpoint by validation MSE on it, MAPE / R² in g/kg (Table 5). Other
     fine-tune settings are :func:`fit_image_encoder`'s defaults unless ``fit_overrides``.
 
-    Written to ``<data_dir>/vit_<region>/``: ``image_encoder_best.pt`` / ``_last.pt``,
-    ``embeddings.npy`` + ``.json`` (:func:`cache_embeddings`: rows = the region's nodes) and
-    ``fit_record.json`` (settings, encoder configuration, hashes of the training and
-    validation ids and targets). A later call with the same record, encoder and ids loads the
-    cache instead of fine-tuning again (``force=True`` refits).
+    Written to ``<data_dir>/vit_<region>/``: the engine's ``best.ckpt`` / ``last.ckpt`` /
+    ``metrics.csv`` (the best checkpoint holds the encoder, its configuration and the
+    fine-tune's history), ``embeddings.npy`` + ``.json`` (:func:`cache_embeddings`: rows = the
+    region's nodes) and ``fit_record.json`` (settings, encoder configuration, hashes of the
+    training and validation ids and targets). A later call with the same record, encoder and
+    ids loads the cache instead of fine-tuning again (``force=True`` refits).
     """
-    from .image_encoder import (PAPER_VIT_LOSS, FitHistory, ImageEncoderConfig,
-                                cache_embeddings, fit_image_encoder, load_cached_embeddings,
-                                load_image_encoder)
+    from ..engine import BEST_NAME, load_checkpoint
+    from .image_encoder import (PAPER_VIT_LOSS, ImageEncoderConfig, cache_embeddings,
+                                fit_image_encoder, load_cached_embeddings, load_image_encoder)
     from .stage01 import open_patches
 
     prof = _profile(profile)
@@ -307,7 +309,7 @@ def image_embeddings(data_dir: str | Path, profile: Profile | str, region: str, 
         "train": _hash_arrays(ids[tr], y_log[tr]), "val": _hash_arrays(ids[va], y_log[va]),
         "ids": _hash_arrays(ids)}, default=list))
     rec_path, emb_path = folder / "fit_record.json", folder / "embeddings.npy"
-    best_path = folder / "image_encoder_best.pt"
+    best_path = folder / BEST_NAME
     t0 = time.perf_counter()
     if not force and rec_path.exists() and best_path.exists():
         try:
@@ -315,9 +317,9 @@ def image_embeddings(data_dir: str | Path, profile: Profile | str, region: str, 
                 raise ValueError("the fit record differs (settings, split or targets)")
             enc = load_image_encoder(best_path, "cpu")
             emb = load_cached_embeddings(emb_path, ids, model=enc)
-            ck = torch.load(best_path, map_location="cpu", weights_only=True)
+            hist = load_checkpoint(best_path, "cpu")["history"]
             LOG.info("ViT %s: reusing the cached embeddings in %s", region, folder)
-            return ImageResult(region, emb, FitHistory(**ck["history"]), record["encoder"],
+            return ImageResult(region, emb, hist, record["encoder"],
                                settings, True, time.perf_counter() - t0, folder)
         except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
             LOG.info("ViT %s: cache in %s not reused (%s); fine-tuning", region, folder, err)
@@ -488,10 +490,6 @@ def run_xgboost(data: RegionData, seed: int = 0, n_jobs: int | None = None,
 # --------------------------------------------------------------------------- tables
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a (not run)" if ok is None else ("holds" if ok else "does not hold")
-
-
 def _num(v) -> float:
     try:
         f = float(v)
@@ -540,7 +538,7 @@ def build_table4(results) -> pd.DataFrame:
     def claim(region: str, text: str, ok: bool | None) -> None:
         cur = df.loc[df["region"] == region, "claim"].iloc[0]
         df.loc[df["region"] == region, "claim"] = (cur + "; " if cur else "") + \
-            f"{text}: {_verdict(ok)}"
+            f"{text}: {verdict(ok)}"
 
     others = ran.drop(index="africa", errors="ignore")
     have_af = "africa" in ran.index and len(others) > 0
@@ -596,11 +594,11 @@ def build_table10(results) -> pd.DataFrame:
 
     df.loc[df["method"] == "SpTGNN", "claim"] = (
         f"SpTGNN beats XGBoost on Africa test RMSE (paper, ensemble: 3.51 vs 3.84): "
-        f"{_verdict(beats('SpTGNN', 'RMSE'))}; on test MAPE (paper 22.9 vs 25.2 %): "
-        f"{_verdict(beats('SpTGNN', 'MAPE %'))}")
+        f"{verdict(beats('SpTGNN', 'RMSE'))}; on test MAPE (paper 22.9 vs 25.2 %): "
+        f"{verdict(beats('SpTGNN', 'MAPE %'))}")
     df.loc[df["method"] == "SpTGNN (inductive)", "claim"] = (
         f"SpTGNN predicting unseen points (3.1) beats XGBoost on test RMSE: "
-        f"{_verdict(beats('SpTGNN (inductive)', 'RMSE'))}")
+        f"{verdict(beats('SpTGNN (inductive)', 'RMSE'))}")
     return _int_columns(df, ("n_test", "paper n_test"))
 
 

@@ -51,10 +51,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..gpp.synthetic import smooth_sphere_field, unit_vectors
+from ..fields import smooth_sphere_field
+from ..geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
+from ..land import in_greenland, is_land
 from .covariates import CATALOGUE, CATEGORY_LABELS, COVARIATE_GROUPS, COVARIATE_NAMES
 
-EARTH_RADIUS_KM = 6371.0
 SOC_MIN_GKG = 1.0  # Table 3 range
 SOC_MAX_GKG = 61.4
 
@@ -138,20 +139,11 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 # ----------------------------------------------------------------------------- locations
-def _is_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    from global_land_mask import globe  # ~4 s and ~0.9 GB on first import
-
-    lat = np.clip(np.asarray(lat, float), -89.999, 89.999)
-    lon = np.clip(((np.asarray(lon, float) + 180.0) % 360.0) - 180.0, -180.0, 179.999)
-    return np.asarray(globe.is_land(lat, lon), bool)
-
-
 def _accept(lat: np.ndarray, lon: np.ndarray, area: str) -> np.ndarray:
-    from ..gpp.land_grid import in_greenland
     from .harmonise import assign_area
 
     ok = (lat > -56.0) & (lat < 75.0)
-    ok[ok] = _is_land(lat[ok], lon[ok])
+    ok[ok] = is_land(lat[ok], lon[ok])
     ok[ok] = assign_area(lat[ok], lon[ok]) == area
     if area == "other":
         ok[ok] = ~in_greenland(lat[ok], lon[ok])
@@ -332,8 +324,8 @@ def sample_locations(n_africa: int, n_europe: int, n_other: int, years: tuple[in
         elif src == "MangrovesDB":
             def coastal(a: np.ndarray, o: np.ndarray) -> np.ndarray:
                 d = 0.15
-                sea = ~(_is_land(a + d, o) & _is_land(a - d, o) & _is_land(a, o + d)
-                        & _is_land(a, o - d))
+                sea = ~(is_land(a + d, o) & is_land(a - d, o) & is_land(a, o + d)
+                        & is_land(a, o - d))
                 return sea
             la, lo = _uniform_points(rng, m, "other", (-25.0, 25.0, -180.0, 180.0),
                                      extra=coastal)
@@ -380,7 +372,7 @@ def covariate_fields(loc: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd
     n = lat.size
     src = loc["source"].to_numpy()
     mangrove = src == "MangrovesDB"
-    xyz = unit_vectors(lat, lon)
+    xyz = lonlat_to_unit_sphere(lon, lat)
     alat = np.abs(lat)
     slat = np.sin(np.deg2rad(alat))
     r = _rng(seed, 11)  # large-scale climate and terrain
@@ -600,7 +592,7 @@ def add_missing_values(covs: pd.DataFrame, loc: pd.DataFrame, latent: pd.DataFra
     values = out.to_numpy(copy=True)
     values[rng.random(values.shape) < rate] = np.nan
     out.loc[:, :] = values
-    xyz = unit_vectors(loc["lat"].to_numpy(float), loc["lon"].to_numpy(float))
+    xyz = lonlat_to_unit_sphere(loc["lon"].to_numpy(float), loc["lat"].to_numpy(float))
     cloud = band_field(xyz, rng, (200.0, 2000.0), n_waves=32) > 2.05
     for g in ("spectral", "vegetation_structure"):
         out.loc[cloud, list(COVARIATE_GROUPS[g])] = np.nan

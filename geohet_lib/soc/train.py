@@ -44,12 +44,19 @@ default) on the validation nodes in eval mode; the auxiliary and MoE terms are t
 regularisers and stay out of it. (Table 4 reports the best-validation-MAPE checkpoint; we
 select by the validation loss, as the training loop's early stopping does.)
 
-**Reproducibility**: the caller seeds the initial weights (:func:`build_sptgnn`); dropout of
-epoch ``e`` is seeded by ``(seed, e)``, so the run is deterministic on CPU, and resuming from
-``checkpoint_last.pt`` (model, optimiser, scheduler, history, best weights, counters; written
-atomically every epoch with the model configuration) gives the uninterrupted run's numbers.
-On CUDA the training forward pass runs under bfloat16 autocast, the loss in float32; the
-validation pass and predictions run in float32 (CPU: float32 throughout).
+**Engine**: trained by the project's engine (:mod:`geohet_lib.engine`, PyTorch Lightning):
+:class:`SpTGNNTask` fills its hooks, :class:`SOCNodeDataModule` serves training seed nodes
+(shuffled by ``(seed, epoch)`` and sharded over DDP ranks: ``devices`` processes each take
+``batch_size / devices`` seeds per step; in full-batch mode each takes its share of the
+training nodes as the loss mask of one whole-graph step) and the validation nodes.
+
+**Reproducibility**: the caller seeds the initial weights (:func:`build_sptgnn`); dropout and
+neighbour sampling of epoch ``e`` are seeded by ``(seed, e)``, so the run is deterministic on
+CPU, and resuming from ``last.ckpt`` (model, optimiser, plateau scheduler, history, best
+weights, early-stopping counters; written every epoch with the model configuration) gives the
+uninterrupted run's numbers. On CUDA the training steps run under bfloat16 mixed precision, the
+loss in float32; the validation pass and predictions run in float32 (CPU: float32
+throughout).
 
 **Inductive prediction** (paper 3.1, "a local subgraph from the target point's nearest
 neighbors in the training graph"): :func:`predict_inductive` attaches points that are not in
@@ -63,20 +70,18 @@ with ``L`` hops).
 
 from __future__ import annotations
 
-import copy
-import time
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from ..io import resume_checkpoint, torch_save
+from ..engine import BaseTask, History, OptimConfig, fit_task, index_loader
 from ..runtime import LOG, epoch_seed, get_device
 from .configs import SpTGNNConfig
 from .graph import SPATIAL, SOCGraph, extend_graph, inductive_subgraph, local_subgraph
@@ -84,14 +89,12 @@ from .losses import LOSS_KINDS, local_morans_i, sptgnn_loss
 from .sampling import NeighbourSampler, seed_batches
 from .sptgnn import SpTGNN
 
-__all__ = ["FEATURE_KEYS", "SpTGNNHistory", "build_sptgnn", "graph_batch",
+__all__ = ["FEATURE_KEYS", "SOCNodeDataModule", "SpTGNNTask", "build_sptgnn", "graph_batch",
            "training_moran_target", "fit_sptgnn", "predict_sptgnn", "inductive_batch",
            "predict_inductive"]
 
 #: per-node inputs of SpTGNN (besides the graph): image embedding, covariates, position, year
 FEATURE_KEYS: tuple[str, ...] = ("image", "covariates", "lat", "lon", "time")
-LAST_NAME = "checkpoint_last.pt"
-BEST_NAME = "checkpoint_best.pt"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -185,42 +188,6 @@ def training_moran_target(y_scaled, batch: Mapping[str, Tensor] | SOCGraph,
     return out.float()
 
 
-# --------------------------------------------------------------------------- history
-
-
-@dataclass
-class SpTGNNHistory:
-    """Per-epoch record of :func:`fit_sptgnn`; ``best_epoch`` (0-based) is the kept one.
-
-    ``train_loss`` is Eq. (3) on the training nodes (train mode, dropout on); ``train_main``,
-    ``train_autocorr`` (unweighted), ``train_moe`` its parts; ``val_loss`` the main term on the
-    validation nodes (eval mode), ``val_rmse`` the RMSE of the scaled log target there.
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    train_main: list[float] = field(default_factory=list)
-    train_autocorr: list[float] = field(default_factory=list)
-    train_moe: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_rmse: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_frame(self) -> pd.DataFrame:
-        d = {k: v for k, v in asdict(self).items() if isinstance(v, list)}
-        return pd.DataFrame(d).rename_axis("epoch").reset_index().assign(
-            epoch=lambda f: f["epoch"] + 1)
-
-
 # --------------------------------------------------------------------------- fit
 
 
@@ -283,23 +250,126 @@ def _mini_batch(batch: Mapping[str, Tensor], sampler: NeighbourSampler | None, s
     return _subgraph_batch(batch, nodes, sub.edge_index, sub.edge_type, sub.edge_weight), nodes
 
 
-def _train_step(model: nn.Module, opt: torch.optim.Optimizer, params: list[Tensor],
-                cfg: SpTGNNConfig, device: torch.device, amp: bool, loss_kind: str,
-                lam_nll: float, epoch: int, batch: Mapping[str, Tensor], y: Tensor,
-                moran: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """One AdamW step of Eq. (3) on the nodes in ``mask``; returns the loss parts."""
-    out = _forward(model, batch, device, amp)
-    loss, parts = sptgnn_loss(out, y, moran, None, cfg.lambda_aux, cfg.lb_weight,
-                              cfg.entropy_weight, loss_kind, cfg.beta, lam_nll,
-                              cfg.huber_delta, mask=mask)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"SpTGNN loss is {loss.item()} at epoch {epoch + 1}")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.grad_clip:
-        nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], cfg.grad_clip)
-    opt.step()
-    return parts
+class SpTGNNTask(BaseTask):
+    """SpTGNN under the engine: Eq. (3) on the step's seed nodes, validation main loss.
+
+    ``data``: :func:`graph_batch` of every node; ``y_fit`` the scaled log target with zeros
+    outside the training nodes, ``y`` with the validation targets too; ``moran`` the training
+    Moran target (zeros elsewhere). Batches are tensors of seed node ids.
+    """
+
+    monitor = "val_loss"
+
+    def __init__(self, model: SpTGNN, cfg: SpTGNNConfig, seed: int, loss_kind: str,
+                 data: Mapping[str, Tensor], y: Tensor, y_fit: Tensor, moran: Tensor):
+        super().__init__(model, OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                            schedule="plateau", plateau_factor=0.5,
+                                            plateau_patience=cfg.lr_patience), seed,
+                         {"model_config": cfg.to_dict(), "settings": _settings(cfg, seed,
+                                                                               loss_kind)})
+        self.cfg, self.loss_kind = cfg, loss_kind
+        self.data, self.y, self.y_fit, self.moran = dict(data), y, y_fit, moran
+        self.sampler = None
+        if cfg.batch_size is not None and cfg.use_graph:
+            self.sampler = NeighbourSampler(data["edge_index"].cpu(), data["edge_type"].cpu(),
+                                            y.numel(), _fanouts(cfg), data.get("edge_weight"))
+
+    def on_fit_start(self) -> None:
+        self.data = _to(self.data, self.device)
+        self.y, self.y_fit, self.moran = (t.to(self.device) for t in (self.y, self.y_fit,
+                                                                       self.moran))
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.current_epoch)
+                                                  + 7919 * self.global_rank)
+
+    def _lam_nll(self) -> float:
+        warm = self.loss_kind == "mse_plus_nll" and self.current_epoch < self.cfg.nll_warmup_epochs
+        return 0.0 if warm else self.cfg.lambda_nll
+
+    def _loss(self, out: dict, y: Tensor, moran: Tensor | None, mask: Tensor, aux: bool):
+        c = self.cfg
+        return sptgnn_loss(out, y, moran, None if aux else {},
+                           c.lambda_aux if aux else 0.0, c.lb_weight if aux else 0.0,
+                           c.entropy_weight if aux else 0.0, self.loss_kind, c.beta,
+                           self._lam_nll(), c.huber_delta, mask=mask)
+
+    def training_loss(self, seeds: Tensor) -> tuple[Tensor, dict[str, Tensor], int]:
+        amp = self.trainer.precision == "bf16-mixed"
+        if self.cfg.batch_size is None:  # full batch: the whole graph, loss on the seeds
+            mask = torch.zeros_like(self.y, dtype=torch.bool)
+            mask[seeds] = True
+            out = _forward(self.model, self.data, self.device, amp)
+            loss, parts = self._loss(out, self.y_fit, self.moran, mask, True)
+        else:
+            sb, nodes = _mini_batch(self.data, self.sampler, seeds.cpu(), self._gen, self.device)
+            mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=self.device)
+            mask[:seeds.numel()] = True
+            out = _forward(self.model, sb, self.device, amp)
+            loss, parts = self._loss(out, self.y_fit[nodes], self.moran[nodes], mask, True)
+        return loss, {k: parts[k] for k in ("total", "main", "autocorr", "moe")}, seeds.numel()
+
+    def train_record(self, means: dict[str, float]) -> dict[str, float]:
+        return {"train_loss": means["total"], "train_main": means["main"],
+                "train_autocorr": means["autocorr"], "train_moe": means["moe"]}
+
+    def validation_sums(self, ids: Tensor) -> dict[str, Tensor]:
+        with torch.autocast(self.device.type, enabled=False):  # float32 for early stopping
+            out = _forward(self.model, self.data, self.device, False)
+        mask = torch.zeros_like(self.y, dtype=torch.bool)
+        mask[ids] = True
+        vloss, _ = self._loss(out, self.y, None, mask, False)
+        err = out["pred"][ids].double() - self.y[ids].double()
+        n = torch.tensor(float(ids.numel()), device=self.device)
+        return {"loss": vloss.double() * n, "sq": torch.sum(err ** 2), "n": n}
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        n = max(sums["n"], 1.0)
+        return {"val_loss": sums["loss"] / n, "val_rmse": math.sqrt(sums["sq"] / n)}
+
+
+class SOCNodeDataModule(L.LightningDataModule):
+    """Training seed nodes (shuffled by ``(seed, epoch)``, sharded over ranks) and the
+    validation nodes (one batch per rank). ``batch_size`` None: full batch (each rank takes
+    its share of the training nodes in one step); otherwise seeds per process and step."""
+
+    def __init__(self, train_ids: Tensor, val_ids: Tensor, batch_size: int | None, seed: int,
+                 world: int = 1):
+        super().__init__()
+        self.train_ids, self.val_ids, self.seed = train_ids, val_ids, seed
+        n = train_ids.numel()
+        self.batch_size = -(-n // world) if batch_size is None else batch_size // world
+
+    @staticmethod
+    def _collate(ids: Tensor):
+        return lambda rows: ids[torch.as_tensor(rows, dtype=torch.long)]
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return index_loader(self.train_ids.numel(), self.batch_size,
+                            self._collate(self.train_ids), train=True, seed=self.seed)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        n = self.val_ids.numel()
+        return index_loader(n, n, self._collate(self.val_ids), train=False)
+
+
+def _check_inputs(masks: Mapping[str, Any], y_scaled, loss_kind: str
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    if loss_kind not in LOSS_KINDS:
+        raise ValueError(f"unknown loss_kind {loss_kind!r}: choose one of {', '.join(LOSS_KINDS)}")
+    train = torch.as_tensor(np.asarray(masks["train"]), dtype=torch.bool).reshape(-1)
+    val = torch.as_tensor(np.asarray(masks["val"]), dtype=torch.bool).reshape(-1)
+    if not train.any() or not val.any():
+        raise ValueError("fit_sptgnn needs training and validation nodes")
+    if (train & val).any():
+        raise ValueError("a node is both a training and a validation node")
+    y = _tensor(y_scaled, torch.float32).reshape(-1)
+    if y.numel() != train.numel():
+        raise ValueError(f"y_scaled has {y.numel()} values for {train.numel()} nodes")
+    if not torch.isfinite(y[train | val]).all():
+        raise ValueError("training or validation targets hold non-finite values")
+    return train, val, y
 
 
 def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, Any],
@@ -307,10 +377,11 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
                device: str | torch.device = "cpu", seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, loss_kind: str = "huber", *, amp: bool = True,
-               stop_after_epoch: int | None = None) -> tuple[SpTGNN, SpTGNNHistory]:
+               stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1
+               ) -> tuple[SpTGNN, History]:
     """Train ``model`` on the graph ``data`` (full batch, or mini-batches of target nodes
     with sampled neighbourhoods when ``cfg.batch_size`` is set); return it with the best
-    weights.
+    weights and the :class:`~geohet_lib.engine.History`.
 
     ``data``: :func:`graph_batch` of every node; ``masks``: ``{"train", "val"}`` boolean
     (N,) node masks (:func:`~geohet_lib.soc.graph.transductive_masks`; ``"test"`` is
@@ -319,131 +390,34 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
     ``moran_target`` (N,): :func:`training_moran_target` (computed here when None). Table 6
     settings come from ``cfg`` (``lr``, ``weight_decay``, ``grad_clip``, ``epochs``,
     ``patience``, ``lr_patience``, ``lambda_aux``, ``lb_weight``, ``entropy_weight``,
-    ``huber_delta``). With ``checkpoint_dir``, ``checkpoint_last.pt`` is written every epoch
-    and ``checkpoint_best.pt`` (best weights, history, configuration) at the end;
-    ``resume=True`` continues from ``checkpoint_last.pt``. ``stop_after_epoch`` ends the run
-    after that (0-based) epoch, as an interruption would (to test resuming).
+    ``huber_delta``). With ``checkpoint_dir``, ``last.ckpt`` is written every epoch and
+    ``best.ckpt`` (best weights, history, configuration) at the end; ``resume=True``
+    continues from ``last.ckpt``. ``stop_after_epoch`` ends the run after that (0-based)
+    epoch, as an interruption would (to test resuming). ``devices`` / ``num_nodes``: DDP
+    processes per machine and machines (mini-batches of ``cfg.batch_size`` seeds are split
+    evenly over them).
     """
-    if loss_kind not in LOSS_KINDS:
-        raise ValueError(f"unknown loss_kind {loss_kind!r}: choose one of {', '.join(LOSS_KINDS)}")
+    train, val, y = _check_inputs(masks, y_scaled, loss_kind)
     device = get_device(device) if isinstance(device, str) else device
-    train = torch.as_tensor(np.asarray(masks["train"]), dtype=torch.bool).reshape(-1)
-    val = torch.as_tensor(np.asarray(masks["val"]), dtype=torch.bool).reshape(-1)
-    n = train.numel()
-    if not train.any() or not val.any():
-        raise ValueError("fit_sptgnn needs training and validation nodes")
-    if (train & val).any():
-        raise ValueError("a node is both a training and a validation node")
-    y = _tensor(y_scaled, torch.float32).reshape(-1)
-    if y.numel() != n:
-        raise ValueError(f"y_scaled has {y.numel()} values for {n} nodes")
-    if not torch.isfinite(y[train | val]).all():
-        raise ValueError("training or validation targets hold non-finite values")
+    world = devices * num_nodes
+    if cfg.batch_size is not None and cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {world} processes")
     if moran_target is None:
         moran_target = training_moran_target(y, data, train)
     moran = _tensor(moran_target, torch.float32).reshape(-1)
     # nothing outside the training nodes can reach the training loss
-    y_train_only = torch.where(train, y, torch.zeros_like(y))
+    y_fit = torch.where(train, y, torch.zeros_like(y))
     moran = torch.where(train, moran, torch.zeros_like(moran))
-
-    batch = _to(data, device)
-    y_dev, y_fit, moran = y.to(device), y_train_only.to(device), moran.to(device)
-    train_d, val_d = train.to(device), val.to(device)
-    model.to(device)
-    params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
-                                                       patience=cfg.lr_patience)
-    cfg_dict = cfg.to_dict()
-    settings = _settings(cfg, seed, loss_kind)
-    hist = SpTGNNHistory()
-    best_state, best_val, bad, start = None, float("inf"), 0, 0
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    ckpt_last = ckpt_dir / LAST_NAME if ckpt_dir is not None else None
-    if resume and ckpt_last is not None and ckpt_last.exists():
-        ck = resume_checkpoint(ckpt_last, device, model, opt, sched,
-                               {"model_config": cfg_dict, "settings": settings},
-                               "configuration or seed")
-        hist = SpTGNNHistory(**ck["history"])
-        best_val, bad, best_state = ck["best_val"], ck["bad_epochs"], ck["best_state"]
-        start = ck["epoch"] + 1
-        LOG.info("resuming SpTGNN training from %s at epoch %d", ckpt_last, start + 1)
-        if hist.stopped_early:
-            start = cfg.epochs
-
-    sampler = None
-    if cfg.batch_size is not None and cfg.use_graph:
-        sampler = NeighbourSampler(batch["edge_index"].cpu(), batch["edge_type"].cpu(), n,
-                                   _fanouts(cfg), batch.get("edge_weight"))
-    train_ids = torch.nonzero(train).reshape(-1)
-    bar = tqdm(range(start, cfg.epochs), desc=f"SpTGNN {cfg.region}", disable=not progress,
-               leave=False, mininterval=10.0)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(seed, epoch))
-        lam_nll = 0.0 if (loss_kind == "mse_plus_nll" and epoch < cfg.nll_warmup_epochs) \
-            else cfg.lambda_nll
-        model.train()
-        step_args = (model, opt, params, cfg, device, amp, loss_kind, lam_nll, epoch)
-        if cfg.batch_size is None:  # full batch: one step on the whole graph
-            parts = _train_step(*step_args, batch, y_fit, moran, train_d)
-        else:
-            gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-            sums: dict[str, float] = {}
-            for seeds in seed_batches(train_ids, cfg.batch_size, gen):
-                sb, nodes = _mini_batch(batch, sampler, seeds, gen, device)
-                mask = torch.zeros(nodes.numel(), dtype=torch.bool, device=device)
-                mask[:seeds.numel()] = True
-                p = _train_step(*step_args, sb, y_fit[nodes], moran[nodes], mask)
-                for k in ("total", "main", "autocorr", "moe"):
-                    sums[k] = sums.get(k, 0.0) + float(p[k]) * seeds.numel()
-            parts = {k: v / train_ids.numel() for k, v in sums.items()}
-        model.eval()
-        with torch.no_grad():  # float32: early stopping should not see bfloat16 rounding
-            vout = _forward(model, batch, device, False)
-            vloss, _ = sptgnn_loss(vout, y_dev, None, {}, 0.0, 0.0, 0.0, loss_kind, cfg.beta,
-                                   lam_nll, cfg.huber_delta, mask=val_d)
-            vrmse = torch.sqrt(torch.mean((vout["pred"][val_d] - y_dev[val_d]) ** 2))
-        vl = float(vloss)
-        hist.train_loss.append(float(parts["total"]))
-        hist.train_main.append(float(parts["main"]))
-        hist.train_autocorr.append(float(parts["autocorr"]))
-        hist.train_moe.append(float(parts["moe"]))
-        hist.val_loss.append(vl)
-        hist.val_rmse.append(float(vrmse))
-        hist.lr.append(float(opt.param_groups[0]["lr"]))
-        sched.step(vl)
-        if vl < best_val:
-            best_val, bad, hist.best_epoch = vl, 0, epoch
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            bad += 1
-        hist.stopped_early = bad >= cfg.patience
-        hist.seconds.append(time.perf_counter() - t0)
-        bar.set_postfix(train=f"{hist.train_loss[-1]:.4f}", val=f"{vl:.4f}")
-        LOG.debug("SpTGNN %s epoch %d: loss %.4f (main %.4f), val %.4f, lr %.2e, %.2f s",
-                  cfg.region, epoch + 1, hist.train_loss[-1], hist.train_main[-1], vl,
-                  hist.lr[-1], hist.seconds[-1])
-        if ckpt_last is not None:
-            torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "epoch": epoch,
-                        "history": hist.to_dict(), "best_val": best_val, "bad_epochs": bad,
-                        "best_state": best_state, "model_config": cfg_dict,
-                        "settings": settings}, ckpt_last)
-        if hist.stopped_early:
-            LOG.info("SpTGNN %s: early stopping after epoch %d (best %d)", cfg.region,
-                     epoch + 1, hist.best_epoch + 1)
-            break
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if ckpt_dir is not None:
-        torch_save({"model": model.state_dict(), "history": hist.to_dict(),
-                    "model_config": cfg_dict, "settings": settings}, ckpt_dir / BEST_NAME)
+    task = SpTGNNTask(model, cfg, seed, loss_kind, data, y, y_fit, moran)
+    dm = SOCNodeDataModule(torch.nonzero(train).reshape(-1), torch.nonzero(val).reshape(-1),
+                           cfg.batch_size, seed, world)
+    hist = fit_task(task, dm, epochs=cfg.epochs, patience=cfg.patience, grad_clip=cfg.grad_clip
+                    or None, device=device, devices=devices, num_nodes=num_nodes,
+                    checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, amp=amp,
+                    stop_after_epoch=stop_after_epoch, refresh_rate=1)
     if hist.epochs:
         LOG.info("SpTGNN %s: %d epochs, best %d (val loss %.4f), %.2f s per epoch", cfg.region,
-                 hist.epochs, hist.best_epoch + 1, best_val, float(np.mean(hist.seconds)))
+                 hist.epochs, hist.best_epoch + 1, task.best_value, float(np.mean(hist.seconds)))
     model.eval()
     return model, hist
 

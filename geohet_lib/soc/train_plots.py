@@ -83,8 +83,9 @@ def plot_loss_curves(histories: dict[str, Any], figures_dir: str | Path, caption
 
 def plot_vit_curves(histories: dict[str, Any], figures_dir: str | Path, caption: str,
                     stem: str = "soc_03_vit_finetune") -> list[Path]:
-    """The ViT fine-tunes (:class:`~geohet_lib.soc.image_encoder.FitHistory` per region):
-    training loss and validation MSE on log SOC per epoch, warm-up epochs shaded."""
+    """The ViT fine-tunes (the engine's :class:`~geohet_lib.engine.History` of
+    :func:`~geohet_lib.soc.image_encoder.fit_image_encoder` per region): training loss and
+    validation MSE on log SOC per epoch, warm-up epochs (column ``frozen``) shaded."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, (name, h) in enumerate(histories.items()):
         ep = np.arange(1, len(h.val_loss) + 1)
