@@ -2,7 +2,8 @@
 # geohet: set up (or reuse) the environment, then run every notebook headless, or the tests.
 #
 #   ./run_all.sh [--profile smoke|default|paper] [--study gpp|soc|all] [--stage NN]
-#                [--device auto|cpu|cuda] [--seed N]       main job (default profile)
+#                [--device auto|cpu|cuda] [--devices N] [--seed N]
+#                                                           main job (default profile)
 #   ./run_all.sh --test [pytest args...]                    the test suite
 #   ./run_all.sh --setup                                    only create/refresh the environment
 #
@@ -15,6 +16,7 @@ PROFILE=default
 STUDY=all
 STAGE=""
 DEVICE=auto
+DEVICES=1
 SEED=0
 MODE=run
 PYTEST_ARGS=()
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --stage) STAGE="${2:?--stage needs a value}"; shift 2 ;;
     --device) DEVICE="${2:?--device needs a value}"; shift 2 ;;
     --seed) SEED="${2:?--seed needs a value}"; shift 2 ;;
+    --devices) DEVICES="${2:?--devices needs a value}"; shift 2 ;;
     --test) MODE=test; shift; PYTEST_ARGS=("$@"); break ;;
     --setup) MODE=setup; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -38,6 +41,9 @@ done
 case "$PROFILE" in smoke|default|paper) ;; *) echo "run_all.sh: --profile must be smoke, default or paper (got '$PROFILE')" >&2; exit 2 ;; esac
 case "$STUDY" in gpp|soc|all) ;; *) echo "run_all.sh: --study must be gpp, soc or all (got '$STUDY')" >&2; exit 2 ;; esac
 case "$DEVICE" in auto|cpu|cuda) ;; *) echo "run_all.sh: --device must be auto, cpu or cuda (got '$DEVICE')" >&2; exit 2 ;; esac
+if [[ ! "$DEVICES" =~ ^[1-9][0-9]*$ ]]; then
+  echo "run_all.sh: --devices must be a positive number of processes (GPUs, or CPU processes) (got '$DEVICES')" >&2; exit 2
+fi
 if [[ -n "$STAGE" && ! "$STAGE" =~ ^[0-9]{1,2}$ ]]; then
   echo "run_all.sh: --stage must be a stage number such as 01 (got '$STAGE')" >&2; exit 2
 fi
@@ -126,7 +132,7 @@ if [[ ${#JOBS[@]} -eq 0 ]]; then
   exit 2
 fi
 
-echo "== main job: profile=$PROFILE study=$STUDY device=$DEVICE seed=$SEED (${#JOBS[@]} notebook runs)"
+echo "== main job: profile=$PROFILE study=$STUDY device=$DEVICE devices=$DEVICES seed=$SEED (${#JOBS[@]} notebook runs)"
 T_ALL=$SECONDS
 for job in "${JOBS[@]}"; do
   nb="${job%%$'\t'*}"; study="${job##*$'\t'}"
@@ -134,8 +140,10 @@ for job in "${JOBS[@]}"; do
   executed="$OUT/${name}__${study}.ipynb"
   echo "-- $name [$study] ..."
   t0=$SECONDS
+  extra=()  # only notebooks that train neural models declare `devices`
+  if grep -q '"devices = ' "$nb"; then extra=(-p devices "$DEVICES"); fi
   if ! "$PY" -m papermill "$nb" "$executed" --cwd "$ROOT/notebooks" --log-output --no-progress-bar \
-      -p study "$study" -p profile "$PROFILE" -p seed "$SEED" -p device "$DEVICE" \
+      -p study "$study" -p profile "$PROFILE" -p seed "$SEED" -p device "$DEVICE" "${extra[@]}" \
       -p data_root "$ROOT/data" -p figures_dir "$ROOT/figures" -p tables_dir "$ROOT/tables" \
       > "$OUT/${name}__${study}.log" 2>&1; then
     echo "!! FAILED: $nb (study $study) after $((SECONDS - t0)) s" >&2

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from geohet_lib.engine import BEST_NAME
 from geohet_lib.soc import stage03 as s3
 from geohet_lib.soc.covariates import COVARIATE_NAMES
 from geohet_lib.soc.split import LogTargetScaler
@@ -155,7 +156,7 @@ def test_region_run_inductive_and_xgboost_on_smoke(africa, smoke_dir):
     assert res.val_pred.shape == (africa.index("val").size,)
     assert set(res.val_metrics) == {"MAE", "RMSE", "MAPE", "R2"}
     assert all(np.isfinite(v) for v in res.val_metrics.values())
-    assert (smoke_dir / "ck" / "checkpoint_best.pt").exists()
+    assert (smoke_dir / "ck" / BEST_NAME).exists()
     ind = s3.run_inductive(africa, res, img)
     assert ind["test_pred"].shape == (africa.index("test").size,)
     assert np.isfinite(ind["test_pred"]).all() and ind["n_reference"] == africa.index(

@@ -236,16 +236,12 @@ def train_tabular(model: nn.Module, *, forward: Callable[[Tensor], Tensor], X: n
     Early stopping after ``patience`` epochs without a ``val_rmse`` improvement larger than
     ``min_delta`` (``patience=None``: every epoch runs; the best-validation epoch is restored
     either way). Without validation rows every epoch runs and the last epoch's weights are kept.
-    Training is single-process on ``device`` (``"cpu"``, ``"cuda"`` / ``"cuda:0"``: the engine's
-    trainer uses the first visible GPU; select another with ``CUDA_VISIBLE_DEVICES``), in float32.
+    Training is single-process on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...), in float32.
     Returns :func:`fit_info_from_history`.
     """
     if batch_size < 1 or epochs < 1:
         raise ValueError("batch_size and epochs must be >= 1")
     dev = torch.device(device)
-    if dev.type == "cuda" and dev.index not in (None, 0):
-        raise ValueError(f"device={str(device)!r}: the training engine uses the first visible GPU; "
-                         "choose the GPU with CUDA_VISIBLE_DEVICES and pass device='cuda'")
     y_train = ((np.asarray(y, dtype=np.float64) - y_mean) / y_std).astype(np.float32)
     data = TabularData(X, y_train, X_val, y_val, batch_size=batch_size,
                        eval_batch_size=eval_batch_size, seed=seed, pin_memory=dev.type == "cuda")

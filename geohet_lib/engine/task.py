@@ -88,6 +88,8 @@ class BaseTask(L.LightningModule):
     monitor: str = "val_loss"
     #: an epoch improves on the best only when its monitor is lower by more than this
     min_delta: float = 0.0
+    #: DDP must look for parameters a step leaves out of its graph (costs a graph traversal)
+    find_unused_parameters: bool = False
 
     def __init__(self, model: nn.Module, optim: OptimConfig, seed: int = 0,
                  hparams: dict[str, Any] | None = None):

@@ -9,6 +9,8 @@ than one process takes part. Launch as Lightning documents: a plain ``python`` c
 from __future__ import annotations
 
 import logging
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ _QUIET = ("lightning.pytorch", "lightning.fabric")
 _IGNORED_WARNINGS = (".*does not have many workers.*", ".*smaller than the logging interval.*",
                      ".*Experiment logs directory.*exists and is not empty.*",
                      ".*Checkpoint directory.*exists and is not empty.*",
-                     ".*`isinstance.*LeafSpec.*` is deprecated.*")
+                     ".*`isinstance.*LeafSpec.*` is deprecated.*",
+                     ".*when logging on epoch level in distributed setting.*")
 
 
 def accelerator_of(device: str | torch.device) -> str:
@@ -56,6 +59,27 @@ def _callbacks(task: BaseTask, patience: int | None, checkpoint_dir: Path | None
     return cbs
 
 
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (papermill included) or an interactive shell,
+    where Lightning cannot re-launch the script for its other DDP processes."""
+    from lightning.fabric.utilities.imports import _IS_INTERACTIVE
+
+    return _IS_INTERACTIVE or "ipykernel" in sys.modules
+
+
+def _strategy(strategy: Any, multi: bool, find_unused: bool) -> Any:
+    """DDP when several processes take part: forked from a notebook (Lightning's
+    ``ddp_notebook``), else Lightning's script launcher / the cluster's own processes.
+    ``find_unused``: the task's model leaves parameters out of some steps' graphs."""
+    if not multi or strategy != "auto":
+        return strategy
+    from lightning.pytorch.strategies import DDPStrategy
+
+    if in_notebook():
+        return DDPStrategy(start_method="fork", find_unused_parameters=find_unused)
+    return DDPStrategy(find_unused_parameters=find_unused)
+
+
 def _finished_early(task: BaseTask, last: Path) -> bool:
     """A run whose last checkpoint says it stopped early: restore it, train nothing more."""
     ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -74,7 +98,8 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
              strategy: str = "auto", checkpoint_dir: str | Path | None = None,
              resume: bool = False, progress: bool = True, max_batches: int | None = None,
              stop_after_epoch: int | None = None, amp: bool = True,
-             early_stopping: EarlyStopping | None = None, refresh_rate: int = 20) -> History:
+             early_stopping: EarlyStopping | None = None, refresh_rate: int = 20,
+             callbacks: list[Callback] | None = None) -> History:
     """Train ``task`` on ``datamodule``; the task ends with its best weights; its history.
 
     ``patience``: early stopping on ``task.monitor`` (``None``: run every epoch; the best
@@ -84,7 +109,7 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
     ``metrics.csv``; ``resume=True`` continues from ``last.ckpt`` (the uninterrupted run's
     numbers). ``max_batches`` caps the batches per epoch; ``stop_after_epoch`` ends after that
     0-based epoch as an interruption would. Mixed precision (bfloat16) on CUDA when ``amp``;
-    deterministic algorithms on CPU.
+    deterministic algorithms on CPU. ``callbacks``: more Lightning callbacks (e.g. timers).
     """
     accel = accelerator_of(device)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -93,26 +118,40 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
         LOG.info("%s: %s says the run stopped early; nothing to resume", type(task.model)
                  .__name__, last)
         return task.history
+    forked = devices * num_nodes > 1 and strategy == "auto" and in_notebook()
+    if forked and ckdir is None:  # the history comes back from forked processes as a CSV log
+        with tempfile.TemporaryDirectory(prefix="geohet-ddp-") as tmp:
+            return fit_task(task, datamodule, epochs=epochs, patience=patience,
+                            grad_clip=grad_clip, device=device, devices=devices,
+                            num_nodes=num_nodes, strategy=strategy, checkpoint_dir=tmp,
+                            progress=progress, max_batches=max_batches,
+                            stop_after_epoch=stop_after_epoch, amp=amp,
+                            early_stopping=early_stopping, refresh_rate=refresh_rate,
+                            callbacks=callbacks)
     max_epochs = epochs if stop_after_epoch is None else min(epochs, stop_after_epoch + 1)
     logger: Any = False
+    resuming = resume and last is not None and last.exists()
+    if ckdir is not None and not resuming:  # a fresh run: no metrics of an earlier run
+        for stale in ("metrics.csv", "hparams.yaml"):
+            (ckdir / stale).unlink(missing_ok=True)
     if ckdir is not None:
         from lightning.pytorch.loggers import CSVLogger
         logger = CSVLogger(ckdir, name="", version="")
     multi = devices * num_nodes > 1
+    index = torch.device(device).index
+    lightning_devices: int | list[int] = [index] if index is not None and not multi else devices
     was_det = torch.are_deterministic_algorithms_enabled()
     levels = {n: logging.getLogger(n).level for n in _QUIET}
     for n in _QUIET:
         logging.getLogger(n).setLevel(logging.WARNING)
     trainer = L.Trainer(
-        accelerator=accel, devices=devices, num_nodes=num_nodes,
-        # some models leave parameters out of a step's graph (ablation switches, MoE experts
-        # a batch does not route to): DDP must look for them
-        strategy=("ddp_find_unused_parameters_true" if multi and strategy == "auto"
-                  else strategy), use_distributed_sampler=False,
+        accelerator=accel, devices=lightning_devices, num_nodes=num_nodes,
+        strategy=_strategy(strategy, multi, task.find_unused_parameters), use_distributed_sampler=False,
         precision="bf16-mixed" if accel == "gpu" and amp else "32-true",
         max_epochs=max_epochs, limit_train_batches=max_batches, gradient_clip_val=grad_clip,
         gradient_clip_algorithm="norm", deterministic=accel == "cpu", logger=logger,
-        callbacks=_callbacks(task, patience, ckdir, progress, refresh_rate, early_stopping),
+        callbacks=_callbacks(task, patience, ckdir, progress, refresh_rate, early_stopping)
+        + list(callbacks or []),
         enable_checkpointing=ckdir is not None, enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=50,
         default_root_dir=ckdir)
@@ -120,16 +159,20 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
         with warnings.catch_warnings():
             for msg in _IGNORED_WARNINGS:
                 warnings.filterwarnings("ignore", message=msg)
-            ckpt = str(last) if resume and last is not None and last.exists() else None
+            ckpt = str(last) if resuming else None
             if ckpt:
                 LOG.info("resuming %s from %s", type(task.model).__name__, ckpt)
             trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
+            if forked and not task.history.records:  # trained in forked processes
+                task.history = History.read_csv(ckdir / "metrics.csv", task.monitor)
             task.history.stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0
                                              for c in trainer.callbacks)
             if ckdir is not None:
                 task._saving_best = True
                 trainer.save_checkpoint(ckdir / BEST_NAME, weights_only=True)
                 task._saving_best = False
+        if accel == "gpu" and not multi:  # Lightning's teardown leaves the model on the CPU
+            task.to(torch.device(device))
     finally:
         for n, lvl in levels.items():
             logging.getLogger(n).setLevel(lvl)

@@ -63,6 +63,7 @@ class GeoHetTask(BaseTask):
     """GeoHet under the engine: MSE on ``y / y_scale``; validation RMSE in GPP units."""
 
     monitor = "val_rmse"
+    find_unused_parameters = True  # e.g. node embeddings a step does not reach
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, y_scale: float,
                  model_config: dict | None = None):
@@ -118,15 +119,15 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
         cell_cluster: np.ndarray, cfg: TrainConfig, device: str | torch.device = "cpu",
         checkpoint_dir: str | Path | None = None, resume: bool = False,
         model_config: dict | None = None, progress: bool = True,
-        stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1
-        ) -> tuple[nn.Module, History, float]:
+        stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1,
+        callbacks: list | None = None) -> tuple[nn.Module, History, float]:
     """Train ``model``; return it with the best validation weights, the history, ``y_scale``.
 
     The target is divided by ``y_scale`` (the training-set standard deviation of GPP) inside
     the loss so that one learning rate suits any GPP units; predictions are scaled back.
     ``stop_after_epoch`` ends the run early after that epoch (to test resuming). ``devices``,
     ``num_nodes``: DDP processes per machine and machines; ``cfg.batch_size`` cell-years are
-    split evenly over them.
+    split evenly over them. ``callbacks``: more Lightning callbacks (benchmark timers).
     """
     world = devices * num_nodes
     if cfg.batch_size % world:
@@ -139,5 +140,5 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
     hist = fit_task(task, dm, epochs=cfg.epochs, patience=cfg.patience, device=device,
                     devices=devices, num_nodes=num_nodes, checkpoint_dir=checkpoint_dir,
                     resume=resume, progress=progress, max_batches=cfg.max_batches,
-                    stop_after_epoch=stop_after_epoch, amp=cfg.amp)
+                    stop_after_epoch=stop_after_epoch, amp=cfg.amp, callbacks=callbacks)
     return task.model, hist, task.y_scale

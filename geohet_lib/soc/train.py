@@ -259,6 +259,7 @@ class SpTGNNTask(BaseTask):
     """
 
     monitor = "val_loss"
+    find_unused_parameters = True  # MoE experts a batch does not route to
 
     def __init__(self, model: SpTGNN, cfg: SpTGNNConfig, seed: int, loss_kind: str,
                  data: Mapping[str, Tensor], y: Tensor, y_fit: Tensor, moran: Tensor):
