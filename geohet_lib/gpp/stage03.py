@@ -236,10 +236,11 @@ def load_stage02_graph(data_dir: str | Path):
 def train_and_test(profile: Profile, graph, cache: SampleCache, split: Split, seed: int,
                    device, checkpoint_dir: str | Path | None = None, resume: bool = False,
                    use_graph: bool = True, dual_attention: bool = True, progress: bool = True,
-                   query_skip: bool = False, devices: int = 1):
+                   query_skip: bool = False, devices: int = 1, num_nodes: int = 1):
     """Build GeoHet for ``profile``, train it on ``split`` and predict the test examples
     (``use_graph``, ``dual_attention``, ``query_skip``: :class:`GeoHetConfig` switches;
-    ``devices``: DDP processes, the profile's batch split evenly over them).
+    ``devices``, ``num_nodes``: DDP processes per machine and machines, the profile's batch
+    split evenly over them).
 
     Returns ``(model, history, y_scale, test_predictions (n, 46), fit_seconds)``.
     """
@@ -253,7 +254,8 @@ def train_and_test(profile: Profile, graph, cache: SampleCache, split: Split, se
     t0 = time.perf_counter()
     model, hist, y_scale = fit(model, cache, split.train, split.val, split.cell_cluster, tc,
                                device=device, checkpoint_dir=checkpoint_dir, resume=resume,
-                               model_config=mcfg.to_dict(), progress=progress, devices=devices)
+                               model_config=mcfg.to_dict(), progress=progress, devices=devices,
+                               num_nodes=num_nodes)
     fit_s = time.perf_counter() - t0
     pred = predict(model, cache, split.test, split.cell_cluster, y_scale, device=device)
     return model, hist, y_scale, pred, fit_s

@@ -406,14 +406,14 @@ def run_region(data: RegionData, image=None, profile: Profile | str | None = Non
                seed: int = 0, device: str | torch.device = "auto",
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, loss_kind: str = "huber",
-               full_batch: bool | None = None, devices: int = 1,
+               full_batch: bool | None = None, devices: int = 1, num_nodes: int = 1,
                **overrides: Any) -> RegionResult:
     """Train the region's SpTGNN transductively; validation metrics (Table 4), test predictions.
 
     ``image``: the :class:`ImageResult` (or an (n, d) array) of :func:`image_embeddings`;
     None trains without the image stream (Table 11 "ViT disabled"). ``full_batch``: the kind
-    of optimiser step (:func:`region_config`; None: the profile's). ``devices``: DDP
-    processes (mini-batches split evenly over them). ``overrides`` replace
+    of optimiser step (:func:`region_config`; None: the profile's). ``devices``,
+    ``num_nodes``: DDP processes per machine and machines (mini-batches split evenly). ``overrides`` replace
     fields of the Table 6 configuration (e.g. ``epochs``). Test targets are replaced by NaN
     before training, so nothing in the fit can read them.
     """
@@ -431,7 +431,7 @@ def run_region(data: RegionData, image=None, profile: Profile | str | None = Non
     t0 = time.perf_counter()
     model, hist = fit_sptgnn(model, batch, data.masks, cfg, y_fit, moran, dev, seed,
                              checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-                             loss_kind=loss_kind, devices=devices)
+                             loss_kind=loss_kind, devices=devices, num_nodes=num_nodes)
     fit_s = time.perf_counter() - t0
     mean, log_var = predict_sptgnn(model, batch, dev)
     va, te = data.index("val"), data.index("test")
