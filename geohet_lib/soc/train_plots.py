@@ -40,7 +40,7 @@ def plot_loss_curves(histories: dict[str, Any], figures_dir: str | Path, caption
     """SpTGNN training (Eq. 3 total, dashed) and validation loss (solid) per epoch, a dot at
     the kept epoch; right: the training loss's parts (main, Moran head, MoE), log scale.
 
-    ``histories``: name -> :class:`~geohet_lib.soc.train.SpTGNNHistory`.
+    ``histories``: name -> :class:`~geohet_lib.engine.History` (of :func:`~geohet_lib.soc.train.fit_sptgnn`).
     """
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (name, h) in enumerate(histories.items()):
