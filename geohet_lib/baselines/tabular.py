@@ -710,7 +710,7 @@ class MLPRegressor(BaseRegressor):
 
         from ..engine import OptimConfig
         from ..runtime import seed_everything
-        from .torch_tabular import column_moments, train_tabular
+        from .torch_tabular import column_moments, fit_regressor
 
         cfg = self.config
         seed_everything(self.seed)
@@ -723,29 +723,8 @@ class MLPRegressor(BaseRegressor):
         # fastai's fit_one_cycle: AdamW betas (0.9, 0.99), one cycle over every step, 25% warm-up
         optim = OptimConfig(lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]), schedule="onecycle",
                             pct_start=0.25, betas=(0.9, 0.99))
-        self.fit_info_.update(
-            train_tabular(
-                self.model_,
-                forward=self._forward,
-                X=X,
-                y=y,
-                X_val=X_val,
-                y_val=y_val,
-                y_mean=self.y_mean_,
-                y_std=self.y_std_,
-                optim=optim,
-                epochs=int(cfg["epochs"]),
-                batch_size=int(cfg["batch_size"]),
-                eval_batch_size=int(cfg["eval_batch_size"]),
-                patience=cfg["patience"],
-                min_delta=float(cfg["min_delta"]),
-                seed=self.seed,
-                device=self.device,
-                progress=bool(cfg["progress"]),
-                clip=self._clip_range(),
-                hparams={"regressor": self.name, "config": dict(cfg)},
-            )
-        )
+        self.fit_info_.update(fit_regressor(self, X, y, X_val, y_val, optim,
+                                            clip=self._clip_range()))
 
     def _forward(self, xb):
         """The network's prediction (standardised target) for a float32 batch of raw rows."""

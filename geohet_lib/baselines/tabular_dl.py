@@ -145,7 +145,7 @@ class TorchFrameRegressor(BaseRegressor):
         import torch_frame
 
         from ..runtime import seed_everything
-        from .torch_tabular import train_tabular
+        from .torch_tabular import fit_regressor
 
         cfg = self.config
         seed_everything(self.seed)
@@ -158,29 +158,8 @@ class TorchFrameRegressor(BaseRegressor):
         else:
             self.y_mean_, self.y_std_ = 0.0, 1.0
         self.model_ = self._build_model(col_stats, self.col_names_dict_, X, y)
-        self.fit_info_.update(
-            train_tabular(
-                self.model_,
-                forward=self._forward,
-                X=X,
-                y=y,
-                X_val=X_val,
-                y_val=y_val,
-                y_mean=self.y_mean_,
-                y_std=self.y_std_,
-                optim=self._optim(),
-                epochs=int(cfg["epochs"]),
-                batch_size=int(cfg["batch_size"]),
-                eval_batch_size=int(cfg["eval_batch_size"]),
-                patience=cfg["patience"],
-                min_delta=float(cfg["min_delta"]),
-                seed=self.seed,
-                device=self.device,
-                progress=bool(cfg["progress"]),
-                loss_fn=self._train_loss(),
-                hparams={"regressor": self.name, "config": dict(cfg)},
-            )
-        )
+        self.fit_info_.update(fit_regressor(self, X, y, X_val, y_val, self._optim(),
+                                            loss_fn=self._train_loss()))
 
     def _forward(self, xb):
         """The network's prediction (standardised target scale) for a float32 batch of rows."""

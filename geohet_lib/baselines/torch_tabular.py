@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..engine import BaseTask, History, OptimConfig, fit_task, index_loader
 
 __all__ = ["TabularData", "TabularTask", "column_moments", "fit_info_from_history",
-           "predict_batches", "torch_threads", "train_tabular"]
+           "fit_regressor", "predict_batches", "torch_threads", "train_tabular"]
 
 
 @contextlib.contextmanager
@@ -254,3 +254,19 @@ def train_tabular(model: nn.Module, *, forward: Callable[[Tensor], Tensor], X: n
         history = fit_task(task, data, epochs=int(epochs), patience=patience if validate else None,
                            device=dev, progress=progress, amp=False)
     return fit_info_from_history(history, task.best_value)
+
+
+def fit_regressor(reg: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None,
+                  y_val: np.ndarray | None, optim: OptimConfig, **kw: Any) -> dict[str, Any]:
+    """:func:`train_tabular` with a torch regressor's own settings: its ``model_``,
+    ``_forward``, ``y_mean_`` / ``y_std_``, ``seed``, ``device``, ``name`` and the ``config``
+    entries ``epochs``, ``batch_size``, ``eval_batch_size``, ``patience``, ``min_delta``,
+    ``progress``; ``kw``: the model's extras (``loss_fn``, ``clip``)."""
+    cfg = reg.config
+    return train_tabular(reg.model_, forward=reg._forward, X=X, y=y, X_val=X_val, y_val=y_val,
+                         y_mean=reg.y_mean_, y_std=reg.y_std_, optim=optim,
+                         epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
+                         eval_batch_size=int(cfg["eval_batch_size"]), patience=cfg["patience"],
+                         min_delta=float(cfg["min_delta"]), seed=reg.seed, device=reg.device,
+                         progress=bool(cfg["progress"]),
+                         hparams={"regressor": reg.name, "config": dict(cfg)}, **kw)
