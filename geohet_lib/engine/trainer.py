@@ -17,7 +17,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, TQDMProgressBar
 
 from ..runtime import LOG
 from .checkpoint import BEST_NAME, LAST_NAME
@@ -40,6 +40,22 @@ def accelerator_of(device: str | torch.device) -> str:
     return "gpu" if kind == "cuda" else "cpu"
 
 
+class LastCheckpoint(Checkpoint):
+    """Writes ``last.ckpt`` at the end of every training epoch.
+
+    A ``Checkpoint`` subclass, so Lightning runs it after the task's ``on_train_epoch_end``
+    (the epoch's record is in) and after early stopping (its decision is in); every process
+    calls ``save_checkpoint`` and rank 0 writes. (``ModelCheckpoint(save_top_k=0,
+    save_last=True)`` writes ``last`` only when it also saved a top-k checkpoint.)
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
+
+
 def _callbacks(task: BaseTask, patience: int | None, checkpoint_dir: Path | None,
                progress: bool, refresh: int, early_stopping: EarlyStopping | None
                ) -> list[Callback]:
@@ -50,10 +66,7 @@ def _callbacks(task: BaseTask, patience: int | None, checkpoint_dir: Path | None
         cbs.append(EarlyStopping(task.monitor, patience=patience, mode="min",
                                  min_delta=task.min_delta, check_on_train_epoch_end=True))
     if checkpoint_dir is not None:
-        ck = ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
-                             save_on_train_epoch_end=True, enable_version_counter=False)
-        ck.CHECKPOINT_NAME_LAST = Path(LAST_NAME).stem
-        cbs.append(ck)
+        cbs.append(LastCheckpoint(checkpoint_dir / LAST_NAME))
     if progress:
         cbs.append(TQDMProgressBar(refresh_rate=refresh, leave=False))
     return cbs

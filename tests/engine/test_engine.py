@@ -129,6 +129,29 @@ def test_resume_equals_uninterrupted_and_refuses_other_configs(tmp_path):
     assert csv.best_epoch == h_full.best_epoch
 
 
+class Crash(L.Callback):
+    """A crash at the start of epoch ``at`` (0-based). (Not ``KeyboardInterrupt``: Lightning
+    turns that into ``SystemExit`` and ignores SIGINT afterwards.)"""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_crashed_run_resumes_from_its_last_epoch(tmp_path):
+    full = fit_task(_task(), TinyData(), epochs=4, progress=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit_task(_task(), TinyData(), epochs=4, progress=False, checkpoint_dir=tmp_path,
+                 callbacks=[Crash(2)])
+    assert load_checkpoint(tmp_path / LAST_NAME)["history"].epochs == 2
+    resumed = fit_task(_task(), TinyData(), epochs=4, progress=False, checkpoint_dir=tmp_path,
+                       resume=True)
+    assert resumed.val_rmse == full.val_rmse and resumed.lr == full.lr
+
+
 def test_a_checkpoint_saved_on_cuda_loads_on_a_cpu_only_machine(tmp_path, monkeypatch):
     """Tensors are written with the storage location CUDA would give them ("cuda:0")."""
     import torch.serialization as ser
