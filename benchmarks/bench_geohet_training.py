@@ -61,15 +61,16 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def engine_seconds(prof, graph, cache, split, dev, bs, warmup, n, amp) -> float:
-    """Seconds of ``n`` steps through the engine (one epoch capped at ``warmup + n`` batches)."""
+def engine_seconds(prof, graph, cache, split, dev, bs, warmup, n, amp) -> tuple[float, dict]:
+    """Seconds of ``n`` steps through the engine (one epoch capped at ``warmup + n`` batches)
+    and the model configuration."""
     torch.manual_seed(0)
-    model, _ = s3.make_geohet(prof, graph, cache.features.shape[-1])
+    model, mcfg = s3.make_geohet(prof, graph, cache.features.shape[-1])
     timer = StepTimer(warmup, n)
     tc = TrainConfig(epochs=1, batch_size=bs, seed=0, max_batches=warmup + n, amp=amp)
     fit(model, cache, split.train, split.val[:64], split.cell_cluster, tc, device=dev,
         progress=False, callbacks=[timer])
-    return timer.seconds
+    return timer.seconds, mcfg.to_dict()
 
 
 def plain_seconds(prof, graph, cache, split, dev, bs, warmup, n, amp) -> float:
@@ -130,20 +131,20 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     runs = {"engine": [], "plain": []}
     for _ in range(args.repeats):
-        runs["engine"].append(engine_seconds(prof, graph, cache, split, dev, bs, args.warmup,
-                                             args.batches, amp))
+        secs, model_cfg = engine_seconds(prof, graph, cache, split, dev, bs, args.warmup,
+                                         args.batches, amp)
+        runs["engine"].append(secs)
         if args.plain_loop:
             runs["plain"].append(plain_seconds(prof, graph, cache, split, dev, bs, args.warmup,
                                                args.batches, amp))
     samples = args.batches * bs * steps
     eng = float(np.median(runs["engine"]))
-    _, mcfg = s3.make_geohet(prof, graph, cache.features.shape[-1])
     res = {
         "profile": args.profile, "device": str(dev), "machine": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": __import__("os").cpu_count(), "torch": torch.__version__,
         "lightning": L.__version__, "torch_threads": torch.get_num_threads(),
-        "precision": args.precision if dev.type == "cuda" else "fp32", "model": mcfg.to_dict(),
+        "precision": args.precision if dev.type == "cuda" else "fp32", "model": model_cfg,
         "batch_size_examples": bs, "samples_per_example": steps, "timed_batches": args.batches,
         "repeats": args.repeats, "engine_seconds": [round(s, 3) for s in runs["engine"]],
         "engine_samples_per_s": round(samples / eng, 1),

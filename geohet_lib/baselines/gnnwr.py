@@ -541,7 +541,6 @@ class GNNWR:
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
             hist = fit_task(task, data, epochs=self.epochs, device=dev, progress=self.progress,
                             patience=self.patience if validated else None, amp=False)
-        net.to(dev)  # Lightning's teardown hands the model back on the CPU
         val = [r.get("val_rmse", float("nan")) for r in hist.records]
         self.history_ = {"train_rmse": list(hist.train_rmse), "val_rmse": val}
         if not validated:

@@ -72,7 +72,7 @@ def predict_batches(model: nn.Module, forward: Callable[[Tensor], Tensor], X: np
                     batch_size: int, device: str | torch.device) -> np.ndarray:
     """``forward`` over the rows of ``X`` in batches, under ``eval()`` / ``no_grad``.
 
-    ``model`` is moved to ``device`` first (Lightning hands it back on the CPU). Returns a
+    ``model`` is moved to ``device`` first. Returns a
     float64 vector of the model's outputs (on the scale the network predicts).
     """
     device = torch.device(device)

@@ -20,6 +20,11 @@ LAST_NAME = "last.ckpt"
 BEST_NAME = "best.ckpt"
 
 
+def model_state(checkpoint: dict[str, Any], prefix: str = "model.") -> dict[str, Any]:
+    """The model's weights in a Lightning checkpoint dict, without the task's ``prefix``."""
+    return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
                     prefix: str = "model.") -> dict[str, Any]:
     """``{"state_dict", "hparams", "history", "extra", "epoch"}`` of a checkpoint.
@@ -39,7 +44,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
                          "train again") from err
     if not isinstance(ck, dict) or "state_dict" not in ck:
         raise ValueError(f"{path} is not a geohet / Lightning checkpoint (no 'state_dict')")
-    sd = {k[len(prefix):]: v for k, v in ck["state_dict"].items() if k.startswith(prefix)}
+    sd = model_state(ck, prefix)
     state = ck.get("geohet", {})
     hist = state.get("history")
     return {"state_dict": sd, "hparams": dict(ck.get("hyper_parameters") or {}),

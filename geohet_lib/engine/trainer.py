@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, TQDMProgressBar
 
 from ..runtime import LOG
-from .checkpoint import BEST_NAME, LAST_NAME
+from .checkpoint import BEST_NAME, LAST_NAME, model_state
 from .history import History
 from .task import BaseTask
 
@@ -99,10 +99,19 @@ def _finished_early(task: BaseTask, last: Path) -> bool:
     if not ck.get("geohet", {}).get("history", {}).get("stopped_early"):
         return False
     task.on_load_checkpoint(ck)
-    task.model.load_state_dict({k[6:]: v for k, v in ck["state_dict"].items()
-                                if k.startswith("model.")})
+    task.model.load_state_dict(model_state(ck))
     task.on_fit_end()
     return True
+
+
+def _save_best(trainer: L.Trainer, task: BaseTask, path: Path) -> None:
+    """``best.ckpt``: the restored best weights, configuration and history (no optimiser,
+    no second copy of the best weights)."""
+    task._saving_best = True
+    try:
+        trainer.save_checkpoint(path, weights_only=True)
+    finally:
+        task._saving_best = False
 
 
 def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
@@ -127,11 +136,13 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
     accel = accelerator_of(device)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last = ckdir / LAST_NAME if ckdir is not None else None
-    if resume and last is not None and last.exists() and _finished_early(task, last):
+    resuming = resume and last is not None and last.exists()
+    if resuming and _finished_early(task, last):
         LOG.info("%s: %s says the run stopped early; nothing to resume", type(task.model)
                  .__name__, last)
         return task.history
-    forked = devices * num_nodes > 1 and strategy == "auto" and in_notebook()
+    multi = devices * num_nodes > 1
+    forked = multi and strategy == "auto" and in_notebook()
     if forked and ckdir is None:  # the history comes back from forked processes as a CSV log
         with tempfile.TemporaryDirectory(prefix="geohet-ddp-") as tmp:
             return fit_task(task, datamodule, epochs=epochs, patience=patience,
@@ -143,14 +154,12 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
                             callbacks=callbacks)
     max_epochs = epochs if stop_after_epoch is None else min(epochs, stop_after_epoch + 1)
     logger: Any = False
-    resuming = resume and last is not None and last.exists()
     if ckdir is not None and not resuming:  # a fresh run: no metrics of an earlier run
         for stale in ("metrics.csv", "hparams.yaml"):
             (ckdir / stale).unlink(missing_ok=True)
     if ckdir is not None:
         from lightning.pytorch.loggers import CSVLogger
         logger = CSVLogger(ckdir, name="", version="")
-    multi = devices * num_nodes > 1
     index = torch.device(device).index
     lightning_devices: int | list[int] = [index] if index is not None and not multi else devices
     was_det = torch.are_deterministic_algorithms_enabled()
@@ -158,36 +167,34 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
     # against reading uninitialised memory, which no model here does, and costs a few %)
     was_fill = torch.utils.deterministic.fill_uninitialized_memory
     levels = {n: logging.getLogger(n).level for n in _QUIET}
-    for n in _QUIET:
-        logging.getLogger(n).setLevel(logging.WARNING)
-    trainer = L.Trainer(
-        accelerator=accel, devices=lightning_devices, num_nodes=num_nodes,
-        strategy=_strategy(strategy, multi, task.find_unused_parameters), use_distributed_sampler=False,
-        precision="bf16-mixed" if accel == "gpu" and amp else "32-true",
-        max_epochs=max_epochs, limit_train_batches=max_batches, gradient_clip_val=grad_clip,
-        gradient_clip_algorithm="norm", deterministic=accel == "cpu", logger=logger,
-        callbacks=_callbacks(task, patience, ckdir, progress, refresh_rate, early_stopping)
-        + list(callbacks or []),
-        enable_checkpointing=ckdir is not None, enable_progress_bar=progress,
-        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=50,
-        default_root_dir=ckdir)
     try:
+        for n in _QUIET:
+            logging.getLogger(n).setLevel(logging.WARNING)
+        trainer = L.Trainer(
+            accelerator=accel, devices=lightning_devices, num_nodes=num_nodes,
+            strategy=_strategy(strategy, multi, task.find_unused_parameters),
+            use_distributed_sampler=False,
+            precision="bf16-mixed" if accel == "gpu" and amp else "32-true",
+            max_epochs=max_epochs, limit_train_batches=max_batches, gradient_clip_val=grad_clip,
+            gradient_clip_algorithm="norm", deterministic=accel == "cpu", logger=logger,
+            callbacks=_callbacks(task, patience, ckdir, progress, refresh_rate, early_stopping)
+            + list(callbacks or []),
+            enable_checkpointing=ckdir is not None, enable_progress_bar=progress,
+            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=50,
+            default_root_dir=ckdir)
         torch.utils.deterministic.fill_uninitialized_memory = False
         with warnings.catch_warnings():
             for msg in _IGNORED_WARNINGS:
                 warnings.filterwarnings("ignore", message=msg)
-            ckpt = str(last) if resuming else None
-            if ckpt:
-                LOG.info("resuming %s from %s", type(task.model).__name__, ckpt)
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt)
+            if resuming:
+                LOG.info("resuming %s from %s", type(task.model).__name__, last)
+            trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resuming else None)
             if forked and not task.history.records:  # trained in forked processes
                 task.history = History.read_csv(ckdir / "metrics.csv", task.monitor)
             task.history.stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0
                                              for c in trainer.callbacks)
             if ckdir is not None:
-                task._saving_best = True
-                trainer.save_checkpoint(ckdir / BEST_NAME, weights_only=True)
-                task._saving_best = False
+                _save_best(trainer, task, ckdir / BEST_NAME)
         if accel == "gpu" and not multi:  # Lightning's teardown leaves the model on the CPU
             task.to(torch.device(device))
     finally:

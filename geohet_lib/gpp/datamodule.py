@@ -9,29 +9,12 @@ from the memory map in the main process and pinned when the device is CUDA.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import lightning as L
 import numpy as np
 import torch
 
 from ..engine import index_loader
-from .samples import SampleCache
-
-
-def cell_year_collate(cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray
-                      ) -> Callable[[list[int]], tuple[torch.Tensor, ...]]:
-    """``rows -> (x (b, 46, F), y (b, 46), cluster (b,), steps (b, 46))`` of ``examples[rows]``."""
-    n_steps = cache.features.shape[2]
-    steps = torch.arange(n_steps)
-
-    def collate(rows: list[int]) -> tuple[torch.Tensor, ...]:
-        ex = examples[np.asarray(rows, dtype=np.int64)]
-        x, y = cache.gather(ex)
-        return (torch.from_numpy(x), torch.from_numpy(y),
-                torch.from_numpy(cell_cluster[ex[:, 0]]), steps.expand(len(ex), n_steps))
-
-    return collate
+from .samples import SampleCache, cell_year_collate
 
 
 class GPPDataModule(L.LightningDataModule):

@@ -13,6 +13,7 @@ data path never holds the whole dataset in RAM.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,22 @@ def open_sample_cache(data_dir: str | Path) -> SampleCache:
                        [int(y) for y in meta["years"]], list(meta["features"]))
 
 
+def cell_year_collate(cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray
+                      ) -> Callable[[Sequence[int]], tuple[torch.Tensor, ...]]:
+    """``rows -> (x (b, 46, F), y (b, 46), cluster (b,), steps (b, 46))`` of ``examples[rows]``
+    (CPU tensors; the training loader and :func:`iterate_batches` both batch with it)."""
+    n_steps = cache.features.shape[2]
+    steps = torch.arange(n_steps)
+
+    def collate(rows: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        ex = examples[np.asarray(rows, dtype=np.int64)]
+        x, y = cache.gather(ex)
+        return (torch.from_numpy(x), torch.from_numpy(y),
+                torch.from_numpy(cell_cluster[ex[:, 0]]), steps.expand(len(ex), n_steps))
+
+    return collate
+
+
 def iterate_batches(cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray,
                     batch_size: int, shuffle: bool, seed: int = 0, device: str | torch.device = "cpu"):
     """Yield (x, y, cluster, steps) tensors; the order depends only on ``seed``.
@@ -124,15 +141,7 @@ def iterate_batches(cache: SampleCache, examples: np.ndarray, cell_cluster: np.n
         idx = np.random.default_rng(seed).permutation(len(examples))
     device = torch.device(device)
     pin = device.type == "cuda"
-    n_steps = cache.features.shape[2]
-    steps = torch.arange(n_steps)
+    collate = cell_year_collate(cache, examples, cell_cluster)
     for b0 in range(0, len(idx), batch_size):
-        ex = examples[idx[b0:b0 + batch_size]]
-        x, y = cache.gather(ex)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        ct = torch.from_numpy(cell_cluster[ex[:, 0]])
-        if pin:
-            xt, yt, ct = xt.pin_memory(), yt.pin_memory(), ct.pin_memory()
-        yield (xt.to(device, non_blocking=pin), yt.to(device, non_blocking=pin),
-               ct.to(device, non_blocking=pin),
-               steps.to(device).expand(len(ex), n_steps))
+        batch = collate(idx[b0:b0 + batch_size])
+        yield tuple((t.pin_memory() if pin else t).to(device, non_blocking=pin) for t in batch)

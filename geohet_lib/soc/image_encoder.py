@@ -733,7 +733,6 @@ def fit_image_encoder(source: PatchSourceLike, ids_train: np.ndarray, y_train: n
     if hist.stopped_early:
         LOG.info("ViT early stopping after epoch %d (best %d)", hist.epochs, hist.best_epoch + 1)
     hist.norm_seconds = norm_seconds  # not a column: seconds before the first epoch
-    model.to(device)  # Lightning hands the model back on the CPU
     enc.eval()
     enc.requires_grad_(False)
     return enc, hist
