@@ -97,7 +97,9 @@ bootstrap() {
 
 bootstrap
 PY="$VENV/bin/python"
-export MPLBACKEND=Agg PYTHONHASHSEED="${PYTHONHASHSEED:-0}"
+# Headless runs draw progress bars as text (a widget needs a live JupyterLab to draw it);
+# notebooks pick matplotlib's inline backend themselves (%matplotlib inline).
+export PYTHONHASHSEED="${PYTHONHASHSEED:-0}" GEOHET_PROGRESS="${GEOHET_PROGRESS:-text}"
 
 if [[ "$MODE" == setup ]]; then exit 0; fi
 

@@ -17,15 +17,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .geo import lonlat_to_unit_sphere, unit_sphere_to_lonlat  # noqa: E402
-from .land import natural_earth_countries  # noqa: E402
+from .geo import lonlat_to_unit_sphere, unit_sphere_to_lonlat
+from .land import natural_earth_countries
 
 _LAYERS = {
     ("physical", "land"), ("physical", "coastline"), ("cultural", "admin_0_countries"),
@@ -100,7 +97,23 @@ def world_map(ax=None, figsize: tuple[float, float] = (10, 5), projection=None,
     return fig, ax
 
 
-def save_figure(fig, stem: str, figures_dir: str | Path = "figures",
+CAPTION_GAP_IN = 0.06  # inches between the lowest drawn artist and the caption
+
+
+def add_caption(fig: Figure, caption: str, fontsize: float = 8) -> None:
+    """Put ``caption`` centred just below everything drawn on ``fig`` (colour bars included).
+
+    Placed relative to the figure's tight bounding box rather than the figure's bottom edge,
+    so a map whose fixed aspect leaves blank space under it gets no gap above its caption.
+    """
+    bbox = fig.get_tightbbox()  # inches, with the figure's own renderer
+    width, height = fig.get_size_inches()
+    x = 0.5 * (bbox.x0 + bbox.x1) / width
+    y = (bbox.y0 - CAPTION_GAP_IN) / height
+    fig.text(x, y, caption, ha="center", va="top", fontsize=fontsize, color="0.25", wrap=True)
+
+
+def save_figure(fig: Figure, stem: str, figures_dir: str | Path = "figures",
                 caption: str | None = None, dpi: int = 150) -> list[Path]:
     """Save ``fig`` as ``<figures_dir>/<stem>.png`` and ``.pdf``, caption under the axes."""
     from .io import atomic_path
@@ -108,8 +121,7 @@ def save_figure(fig, stem: str, figures_dir: str | Path = "figures",
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     if caption:
-        fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, color="0.25",
-                 wrap=True)
+        add_caption(fig, caption)
     paths = []
     for ext in ("png", "pdf"):
         target = figures_dir / f"{stem}.{ext}"
@@ -117,6 +129,20 @@ def save_figure(fig, stem: str, figures_dir: str | Path = "figures",
             fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
         paths.append(target)
     return paths
+
+
+def finish_figure(fig: Figure, stem: str, figures_dir: str | Path = "figures",
+                  caption: str | None = None) -> Figure:
+    """Save ``fig`` (PNG + PDF with its caption), release it from pyplot and return it.
+
+    Every ``plot_*`` function ends here. The figure is closed in pyplot's registry, so scripts
+    and loops do not pile up open figures, yet it stays a complete ``Figure``: a notebook
+    shows it with ``display(fig)`` (or as a cell's last value), with its caption. The written
+    files are in ``fig.saved_paths``.
+    """
+    fig.saved_paths = save_figure(fig, stem, figures_dir, caption)
+    plt.close(fig)
+    return fig
 
 
 def _slerp_lonlat(lon1, lat1, lon2, lat2, n_points: int) -> tuple[np.ndarray, np.ndarray]:

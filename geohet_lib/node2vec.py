@@ -114,9 +114,9 @@ def random_walks(edge_index, num_nodes: int, walk_length: int, walks_per_node: i
 
     steps = range(1, walk_length)
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        steps = tqdm(steps, desc="node2vec walks", unit="step")
+        steps = progress_bar(steps, desc="node2vec walks", unit="step")
     for s in steps:
         cur = walks[:, s - 1]
         nxt = cur.copy()  # walkers at nodes without out-edges stay where they are
@@ -165,11 +165,11 @@ def skipgram_embeddings(walks: np.ndarray, num_nodes: int, dim: int, window: int
     sentences = [[str(v) for v in walk] for walk in np.asarray(walks).tolist()]
     callbacks = []
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
         class _Bar(CallbackAny2Vec):
             def __init__(self):
-                self.bar = tqdm(total=epochs, desc="node2vec skip-gram", unit="epoch")
+                self.bar = progress_bar(total=epochs, desc="node2vec skip-gram", unit="epoch")
 
             def on_epoch_end(self, model):
                 self.bar.update(1)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +20,27 @@ from .paths import RUN_LOG_NAME
 LOG = logging.getLogger("geohet")
 
 
+class _LevelStreamHandler(logging.StreamHandler):
+    """Records below WARNING to ``sys.stdout``, the rest to ``sys.stderr``, looked up at each
+    record (a Jupyter kernel or pytest may swap the streams after the handler is made).
+
+    In a notebook INFO lines then read as ordinary output, and only warnings and errors get
+    the red stderr box.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
+        super().emit(record)
+
+
 def setup_logging(level: int = logging.INFO) -> logging.Logger:
-    """Send geohet log lines to stderr once, with a timestamp (idempotent)."""
-    if not LOG.handlers:
-        handler = logging.StreamHandler()
+    """Send geohet's log lines, with a timestamp, to stdout (INFO) and stderr (WARNING and
+    above), once (idempotent)."""
+    if not any(isinstance(h, _LevelStreamHandler) for h in LOG.handlers):
+        handler = _LevelStreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s",
                                                "%H:%M:%S"))
         LOG.addHandler(handler)

@@ -3,7 +3,10 @@ wording of the claims columns (:func:`verdict`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +19,21 @@ def verdict(ok: bool | None) -> str:
     """The claims-column wording of a checked paper claim: ``"holds"``, ``"does not hold"``, or
     ``"n/a (not run)"`` when ``ok`` is None (the run lacks a method the claim needs)."""
     return VERDICTS[None if ok is None else bool(ok)]
+
+
+def manifest_table(manifest: Mapping[str, Any]) -> pd.DataFrame:
+    """A stage manifest as a ``key, value`` table with every value in full: lists joined with
+    commas, nested mappings as compact JSON (for notebooks: ``manifest_table(m).style`` renders
+    HTML without pandas' cell truncation)."""
+    def text(v: Any) -> str:
+        if isinstance(v, (list, tuple)) and all(not isinstance(x, (list, tuple, dict)) for x in v):
+            return ", ".join(str(x) for x in v)
+        if isinstance(v, (list, tuple, dict)):
+            return json.dumps(v, default=str)
+        return str(v)
+
+    return pd.DataFrame({"value": [text(v) for v in manifest.values()]},
+                        index=pd.Index(list(manifest), name="key"))
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:

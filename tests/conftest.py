@@ -7,6 +7,7 @@ import os
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("GEOHET_PROGRESS", "text")  # as run_all.sh: papermill has no widget front end
 
 
 @pytest.fixture(scope="session")

@@ -306,9 +306,9 @@ class GTWR:
         step = max(1, min(self.chunk_size, _BLOCK_ELEMENTS // max(1, (q + 1) * p)))
         starts = range(0, m, step)
         if self.progress:
-            from tqdm.auto import tqdm
+            from ..progress import progress_bar
 
-            starts = tqdm(starts, desc=desc, unit="block", leave=False)
+            starts = progress_bar(starts, desc=desc, unit="block", leave=False)
         for s in starts:
             sl = np.arange(s, min(m, s + step))
             for rows, d, idx, h in self._neighbours(tree, n_tree, pts[sl], q):

@@ -17,11 +17,13 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
 
+from ..progress import progress_mode
 from ..runtime import LOG
 from .checkpoint import BEST_NAME, LAST_NAME, model_state
 from .history import History
+from .progress import ProgressBar
 from .task import BaseTask
 
 _QUIET = ("lightning.pytorch", "lightning.fabric")
@@ -68,7 +70,7 @@ def _callbacks(task: BaseTask, patience: int | None, checkpoint_dir: Path | None
     if checkpoint_dir is not None:
         cbs.append(LastCheckpoint(checkpoint_dir / LAST_NAME))
     if progress:
-        cbs.append(TQDMProgressBar(refresh_rate=refresh, leave=False))
+        cbs.append(ProgressBar(refresh_rate=refresh, leave=False))
     return cbs
 
 
@@ -134,6 +136,7 @@ def fit_task(task: BaseTask, datamodule: L.LightningDataModule, *, epochs: int,
     deterministic algorithms on CPU. ``callbacks``: more Lightning callbacks (e.g. timers).
     """
     accel = accelerator_of(device)
+    progress = progress and progress_mode() != "off"
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     last = ckdir / LAST_NAME if ckdir is not None else None
     resuming = resume and last is not None and last.exists()

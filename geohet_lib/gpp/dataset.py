@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
 from .. import __version__
 from ..io import atomic_path, read_json, write_json, write_parquet
 from ..paths import CELLS_NAME, GPP_DATASET_NAME, MANIFEST_NAME, NORMALISATION_NAME, TRUTH_NAME
+from ..progress import progress_bar
 from ..runtime import LOG
 from .variables import CATALOGUE, FEATURE_NAMES, TARGET_NAME
 
@@ -100,7 +100,7 @@ def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
     t0 = time.perf_counter()
     target = out_dir / GPP_DATASET_NAME
     with atomic_path(target, directory=True) as tmp:
-        for ds in tqdm(years, total=n_years, desc="stage 01: writing years", disable=not progress,
+        for ds in progress_bar(years, total=n_years, desc="stage 01: writing years", disable=not progress,
                        unit="year"):
             check_year_dataset(ds)
             year = int(ds["year"].values[0])

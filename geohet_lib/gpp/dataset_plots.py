@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..maps import save_figure, world_map
+from ..maps import finish_figure, world_map
 
 
 def _marker_size(n_cells: int) -> float:
@@ -24,20 +25,18 @@ def map_cells(ax, lat, lon, values, cmap="viridis", **kw):
                       cmap=cmap, transform=ccrs.PlateCarree(), linewidths=0, zorder=2, **kw)
 
 
-def plot_land_grid(cells: pd.DataFrame, figures_dir: str | Path, caption: str) -> list[Path]:
+def plot_land_grid(cells: pd.DataFrame, figures_dir: str | Path, caption: str) -> Figure:
     """Map of the land cells, coloured by the fraction of land inside each cell."""
     fig, ax = world_map()
     sc = map_cells(ax, cells["lat"], cells["lon"], cells["land_fraction"], cmap="YlGn",
                    vmin=0.5, vmax=1.0)
     fig.colorbar(sc, ax=ax, shrink=0.6, label="land fraction of cell")
     ax.set_title(f"Land grid: {len(cells):,} cells (ice sheets excluded)")
-    out = save_figure(fig, "gpp_01_land_grid", figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, "gpp_01_land_grid", figures_dir, caption)
 
 
 def plot_annual_gpp(ds: xr.Dataset, year: int, figures_dir: str | Path,
-                    caption: str) -> list[Path]:
+                    caption: str) -> Figure:
     """Map of the annual GPP total of ``year`` per cell."""
     annual = ds["gpp"].sel(year=year).sum("step").values
     fig, ax = world_map()
@@ -45,9 +44,7 @@ def plot_annual_gpp(ds: xr.Dataset, year: int, figures_dir: str | Path,
     units = ds["gpp"].attrs.get("units", "")
     fig.colorbar(sc, ax=ax, shrink=0.6, label=f"annual sum of 8-day GPP ({units})")
     ax.set_title(f"GPP, {year}")
-    out = save_figure(fig, "gpp_01_annual_gpp", figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, "gpp_01_annual_gpp", figures_dir, caption)
 
 
 LAT_BANDS = {"60-75N": (60, 75), "35-60N": (35, 60), "10S-10N": (-10, 10),
@@ -66,7 +63,7 @@ def seasonal_cycles(ds: xr.Dataset, variable: str) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.Index(ds["step"].values, name="step"))
 
 
-def plot_seasonal_cycles(ds: xr.Dataset, figures_dir: str | Path, caption: str) -> list[Path]:
+def plot_seasonal_cycles(ds: xr.Dataset, figures_dir: str | Path, caption: str) -> Figure:
     """GPP and 2 m temperature through the year by latitude band (hemispheres in antiphase)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, var, scale, label in ((axes[0], "gpp", 1.0, f"GPP ({ds['gpp'].attrs['units']})"),
@@ -79,15 +76,13 @@ def plot_seasonal_cycles(ds: xr.Dataset, figures_dir: str | Path, caption: str) 
     axes[0].legend(title="latitude band", fontsize=8)
     fig.suptitle("Seasonal cycles by latitude band (mean over years and cells)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    out = save_figure(fig, "gpp_01_seasonal_cycles", figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, "gpp_01_seasonal_cycles", figures_dir, caption)
 
 
 def plot_ground_truth(truth: pd.DataFrame, figures_dir: str | Path, caption: str,
                       columns: tuple[str, ...] = ("hidden_nutrient", "hidden_species_1",
                                                   "hidden_altitude_km", "lue_max", "t_opt",
-                                                  "water_beta")) -> list[Path]:
+                                                  "water_beta")) -> Figure:
     """Maps of hidden fields and the true, spatially varying GPP-response parameters."""
     import cartopy.crs as ccrs
 
@@ -99,6 +94,4 @@ def plot_ground_truth(truth: pd.DataFrame, figures_dir: str | Path, caption: str
         fig.colorbar(sc, ax=ax, shrink=0.7, orientation="horizontal", pad=0.03)
         ax.set_title(col, fontsize=10)
     fig.suptitle("Ground truth: hidden fields (top) and true GPP-response parameters (bottom)")
-    out = save_figure(fig, "gpp_01_ground_truth", figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, "gpp_01_ground_truth", figures_dir, caption)

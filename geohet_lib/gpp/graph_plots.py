@@ -1,7 +1,8 @@
 """Figures of stage 02 (GPP study): the STCG's clusters, edges and edge weights.
 
 Every function takes the PyG ``Data`` that :func:`geohet_lib.gpp.graph.build_stcg` returns,
-writes PNG + PDF with :func:`geohet_lib.maps.save_figure` and returns the paths.
+writes PNG + PDF with :func:`geohet_lib.maps.finish_figure` and returns the ``Figure`` (shown
+inline by the notebook; the files are in ``fig.saved_paths``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 
 from ..geo import EARTH_RADIUS_KM, chord_to_great_circle
-from ..maps import great_circle_polylines, save_figure, world_map
+from ..maps import finish_figure, great_circle_polylines, world_map
 
 
 def _np(t) -> np.ndarray:
@@ -33,7 +35,7 @@ def cluster_colours(n_clusters: int, seed: int = 0) -> np.ndarray:
 
 
 def plot_clusters_map(data, figures_dir: str | Path = "figures", caption: str | None = None,
-                      stem: str = "gpp_02_clusters_map") -> list[Path]:
+                      stem: str = "gpp_02_clusters_map") -> Figure:
     """Land cells coloured by their K-means cluster, cluster centres (graph nodes) marked."""
     import cartopy.crs as ccrs
 
@@ -49,9 +51,7 @@ def plot_clusters_map(data, figures_dir: str | Path = "figures", caption: str | 
     ax.legend(loc="lower left", fontsize=7, frameon=True)
     ax.set_title(f"STCG nodes: {len(lat):,} land cells in {n} K-means clusters "
                  f"({getattr(data, 'kmeans_space', 'lonlat')} space)")
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def _undirected(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def _undirected(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def plot_graph_edges_map(data, figures_dir: str | Path = "figures",
                          caption: str | None = None, stem: str = "gpp_02_graph_edges",
-                         n_points: int = 16) -> list[Path]:
+                         n_points: int = 16) -> Figure:
     """Graph edges as great-circle arcs on the world map, coloured by edge weight.
 
     Arcs are sampled on the sphere and cut at the antimeridian
@@ -100,13 +100,11 @@ def plot_graph_edges_map(data, figures_dir: str | Path = "figures",
     fig.colorbar(lc, ax=ax, shrink=0.6, label="edge weight (log-Gaussian kernel)")
     ax.set_title(f"STCG: {len(clon)} nodes, {len(src):,} undirected edges "
                  f"(k = {getattr(data, 'k', '?')} nearest on the sphere)")
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_edge_weight_hist(data, figures_dir: str | Path = "figures", caption: str | None = None,
-                          stem: str = "gpp_02_edge_weights") -> list[Path]:
+                          stem: str = "gpp_02_edge_weights") -> Figure:
     """Histogram of edge lengths (km along the great circle) and of edge weights, with the
     kernel ``w(d)`` drawn over the distance axis."""
     from .graph import log_gaussian_edge_weight
@@ -136,6 +134,4 @@ def plot_edge_weight_hist(data, figures_dir: str | Path = "figures", caption: st
     ax1.set_ylabel("undirected edges")
     ax1.set_title(f"edge weights: min {w.min():.3f}, max {w.max():.3f}" if w.size else "")
     fig.tight_layout()
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)

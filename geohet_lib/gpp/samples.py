@@ -71,7 +71,7 @@ class SampleCache:
 
 def build_sample_cache(data_dir: str | Path, progress: bool = True) -> Path:
     """Write the normalised memory-mapped arrays beside stage 01's dataset (once)."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
@@ -89,7 +89,7 @@ def build_sample_cache(data_dir: str | Path, progress: bool = True) -> Path:
                                           shape=(n_c, n_y, n_s, len(FEATURE_NAMES)))
         target = np.lib.format.open_memmap(tmp / "target.npy", mode="w+", dtype=np.float32,
                                            shape=(n_c, n_y, n_s))
-        for yi in tqdm(range(n_y), desc="sample cache", disable=not progress, unit="year"):
+        for yi in progress_bar(range(n_y), desc="sample cache", disable=not progress, unit="year"):
             one = ds.isel(year=yi)
             block = np.empty((n_c, n_s, len(FEATURE_NAMES)), np.float32)
             for k, name in enumerate(FEATURE_NAMES):

@@ -170,7 +170,7 @@ def run_per_week(name: str, make_model, subset: Subset43, weeks=None, figure_wee
     radiation exactly 0 over a polar-night neighbourhood) is logged, listed in
     ``config["failed_weeks"]`` and left out of ``weeks_run``.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     weeks = sorted(set(_weeks(subset, weeks)) | {figure_week})
     n, T = subset.y_test.shape
@@ -179,7 +179,7 @@ def run_per_week(name: str, make_model, subset: Subset43, weeks=None, figure_wee
     coef, secs, cfg, bws = None, {}, {}, {}
     coords = subset.coords
     failed: dict[int, str] = {}
-    for w in tqdm(weeks, desc=name, disable=not progress, unit="week"):
+    for w in progress_bar(weeks, desc=name, disable=not progress, unit="week"):
         m = make_model()
         t0 = time.perf_counter()
         try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from ..maps import save_figure, world_map
+from ..maps import finish_figure, world_map
 from .dataset_plots import map_cells
 from .section43 import MethodResult, Subset43, align_to_truth, leading_component
 
@@ -25,11 +26,11 @@ def figure3_components(results: list[MethodResult], truth_pc: np.ndarray) -> dic
 
 def plot_figure3(subset: Subset43, results: list[MethodResult], truth_pc: np.ndarray,
                  figures_dir: str | Path, caption: str, week: int = 40,
-                 stem: str = "gpp_03_sec43_figure3") -> tuple[list[Path], pd.DataFrame]:
+                 stem: str = "gpp_03_sec43_figure3") -> tuple[Figure, pd.DataFrame]:
     """Paper Figure 3: PC1 of each method's spatially varying coefficients at ``week`` on a world
     map, beside the PC1 of the generator's true response parameters; |r| to the truth on each panel.
 
-    Returns the written paths and a frame ``method, abs_r_truth``.
+    Returns the ``Figure`` and a frame ``method, abs_r_truth``.
     """
     comps = figure3_components(results, truth_pc)
     panels = [("truth (generator)", truth_pc, None)] + [(k, v[0], v[1]) for k, v in comps.items()]
@@ -50,15 +51,14 @@ def plot_figure3(subset: Subset43, results: list[MethodResult], truth_pc: np.nda
     fig.suptitle(f"First principal component of the spatially varying coefficients, week {week}",
                  fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    paths = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
+    fig = finish_figure(fig, stem, figures_dir, caption)
     table = pd.DataFrame([{"method": k, "abs_r_truth": v[1]} for k, v in comps.items()])
-    return paths, table
+    return fig, table
 
 
 def plot_rmse_by_week(weekly: pd.DataFrame, figures_dir: str | Path, caption: str,
                       report_weeks=(1, 10, 20, 30, 40),
-                      stem: str = "gpp_03_sec43_rmse_by_week") -> list[Path]:
+                      stem: str = "gpp_03_sec43_rmse_by_week") -> Figure:
     """Test RMSE of each method for every week it ran; the paper's reported weeks marked."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
     for i, (name, g) in enumerate(weekly.groupby("method", sort=False)):
@@ -72,6 +72,4 @@ def plot_rmse_by_week(weekly: pd.DataFrame, figures_dir: str | Path, caption: st
     ax.set_title("Section 4.3: test-year RMSE by week")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from ..maps import save_figure, world_map
+from ..maps import finish_figure, world_map
 from .dataset_plots import map_cells
 
 
 def plot_loss_curves(histories: dict, figures_dir: str | Path, caption: str,
-                     stem: str = "gpp_03_loss_curves") -> list[Path]:
+                     stem: str = "gpp_03_loss_curves") -> Figure:
     """Train and validation RMSE per epoch for each trained network (``name -> History``)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, (name, h) in enumerate(histories.items()):
@@ -27,13 +28,11 @@ def plot_loss_curves(histories: dict, figures_dir: str | Path, caption: str,
     ax.legend(fontsize=8)
     ax.set_title("Loss curves (dot: kept weights)")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_pred_vs_obs(preds: dict[str, np.ndarray], y: np.ndarray, figures_dir: str | Path,
-                     caption: str, stem: str = "gpp_03_pred_vs_obs") -> list[Path]:
+                     caption: str, stem: str = "gpp_03_pred_vs_obs") -> Figure:
     """Hexbin density of predicted against observed GPP, one panel per method."""
     names = list(preds)
     ncol = min(4, len(names))
@@ -52,19 +51,15 @@ def plot_pred_vs_obs(preds: dict[str, np.ndarray], y: np.ndarray, figures_dir: s
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_rmse_map(cells: pd.DataFrame, rmse_per_cell: np.ndarray, figures_dir: str | Path,
-                  caption: str, title: str, stem: str = "gpp_03_rmse_map") -> list[Path]:
+                  caption: str, title: str, stem: str = "gpp_03_rmse_map") -> Figure:
     """Map of the test RMSE of each land cell."""
     fig, ax = world_map()
     sc = map_cells(ax, cells["lat"], cells["lon"], rmse_per_cell, cmap="magma_r",
                    vmax=float(np.nanquantile(rmse_per_cell, 0.98)))
     fig.colorbar(sc, ax=ax, shrink=0.6, label="test RMSE per cell")
     ax.set_title(title)
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)

@@ -1,8 +1,8 @@
 """Figures of stage 01 (SOC study): where the samples are, how SOC is distributed, which
 covariates are missing, and what the image patches look like (SOC paper 4.1-4.4, Figures 5-7).
 
-Every function writes PNG + PDF with :func:`geohet_lib.maps.save_figure` (the caption below
-the axes says what was run) and returns the two paths. Maps use the offline Natural Earth
+Every function writes PNG + PDF with :func:`geohet_lib.maps.finish_figure` (the caption below
+the axes says what was run) and returns the ``Figure`` for the notebook to show. Maps use the offline Natural Earth
 110m layers of :func:`geohet_lib.maps.world_map`.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from ..maps import save_figure, world_map
+from ..maps import finish_figure, world_map
 from .covariates import COVARIATE_GROUPS, COVARIATE_NAMES, GROUP_NAMES
 
 AREA_COLORS = {"africa": "#d95f02", "europe": "#1b9e77", "other": "#7570b3"}
@@ -64,7 +65,7 @@ def _bubble_area(n: np.ndarray, n_max: float, max_area: float = 400.0,
 
 
 def plot_corpus_map(corpus: pd.DataFrame, figures_dir: str | Path, caption: str | None = None,
-                    stem: str = "soc_01_corpus_map", cell_deg: float = 0.5) -> list[Path]:
+                    stem: str = "soc_01_corpus_map", cell_deg: float = 0.5) -> Figure:
     """Samples on a world map coloured by area (top), and Africa and Europe below (SOC paper
     Figure 5): samples counted per source database and ``cell_deg`` grid cell, one bubble
     per cell with its area proportional to the count, so that tight sampling clusters
@@ -123,14 +124,12 @@ def plot_corpus_map(corpus: pd.DataFrame, figures_dir: str | Path, caption: str 
         gl.top_labels = gl.right_labels = False
         gl.xlabel_style = gl.ylabel_style = {"size": 7}
         ax.set_title(f"{area.capitalize()}: {len(sub):,} samples", fontsize=10)
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_soc_distribution(corpus: pd.DataFrame, figures_dir: str | Path,
                           caption: str | None = None, stem: str = "soc_01_soc_distribution"
-                          ) -> list[Path]:
+                          ) -> Figure:
     """SOC (g/kg) stacked by area, and log(1 + SOC) per area with a normal fitted to all
     samples beside the paper's fit (SOC paper Figure 7, mu = 2.62, sigma = 0.62)."""
     from scipy.stats import norm, skew
@@ -177,9 +176,7 @@ def plot_soc_distribution(corpus: pd.DataFrame, figures_dir: str | Path,
     ax.set_title("(b) log(1 + SOC): approximately normal", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def missingness_table(corpus: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +192,7 @@ def missingness_table(corpus: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_missingness(corpus: pd.DataFrame, figures_dir: str | Path, caption: str | None = None,
-                     stem: str = "soc_01_missingness") -> list[Path]:
+                     stem: str = "soc_01_missingness") -> Figure:
     """Fraction missing per covariate group and area (top) and per covariate (bottom)."""
     table = missingness_table(corpus)
     areas = [c for c in table.columns if c != "all"]
@@ -229,9 +226,7 @@ def plot_missingness(corpus: pd.DataFrame, figures_dir: str | Path, caption: str
     ax.legend(handles, [g.replace("_", " ") for g in GROUP_NAMES], fontsize=7, ncol=4,
               loc="upper right")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def _band_index(source, name: str, default: int) -> int:
@@ -248,7 +243,7 @@ def _true_colour(rgb: np.ndarray, white: float) -> np.ndarray:
 
 def plot_patch_examples(source, ids, figures_dir: str | Path, caption: str | None = None,
                         labels: list[str] | None = None, stem: str = "soc_01_patch_examples"
-                        ) -> list[Path]:
+                        ) -> Figure:
     """One row per sample (corpus row ``ids``): Sentinel-2 true colour (B4, B3, B2, one
     brightness scale for all samples: the 99th percentile of their visible reflectance is
     white), Sentinel-1 VV (dB) and the DEM (m). ``labels`` (one per sample) title the rows,
@@ -282,6 +277,4 @@ def plot_patch_examples(source, ids, figures_dir: str | Path, caption: str | Non
         ax.set_title(title, fontsize=10)
     fig.suptitle(f"Image patches of {n} samples ({px} x {px} px at 10 m)", fontsize=11)
     fig.subplots_adjust(left=0.05, right=0.9, top=1 - 0.55 / (3.0 * n + 0.6), bottom=0.04)
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)

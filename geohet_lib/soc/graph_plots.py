@@ -3,7 +3,7 @@ and the degree distribution per relation (SOC paper 3.5, Table 1, Figure 8).
 
 Both functions take the sample table the graph was built from and / or the
 :class:`~geohet_lib.soc.graph.SOCGraph`, write PNG + PDF with
-:func:`geohet_lib.maps.save_figure` and return the paths. Maps use the offline Natural Earth
+:func:`geohet_lib.maps.finish_figure` and return the ``Figure``. Maps use the offline Natural Earth
 110m land and coastlines of :func:`geohet_lib.maps.world_map` (only the 110m scale ships).
 """
 
@@ -13,10 +13,11 @@ import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from ..maps import great_circle_polylines, save_figure, world_map
+from ..maps import finish_figure, great_circle_polylines, world_map
 from .graph import RELATIONS, SOCGraph
 
 _WEIGHT_LABEL = {
@@ -64,7 +65,7 @@ def _edges_to_draw(graph: SOCGraph, rel: int, max_edges: int, rng: np.random.Gen
 def plot_relations(df: pd.DataFrame, graph: SOCGraph, figures_dir: str | Path = "figures",
                    caption: str | None = None, region_name: str = "region",
                    stem: str | None = None, max_edges: int = 4000, seed: int = 0
-                   ) -> list[Path]:
+                   ) -> Figure:
     """The three relations side by side on a map of the region (paper Figure 8).
 
     Three panels (spatial, vegetation, elevation), each on :func:`world_map` with the
@@ -123,15 +124,13 @@ def plot_relations(df: pd.DataFrame, graph: SOCGraph, figures_dir: str | Path = 
     fig.suptitle(f"{region_name}: heterogeneous SOC graph, {graph.num_nodes:,} samples "
                  f"(k_spatial = {cfg.k_spatial}{adaptive}, k_NDVI = {cfg.k_ndvi}, "
                  f"max {cfg.max_distance_km:,.0f} km)", y=1.0 - 0.08 / H, va="top")
-    out = save_figure(fig, stem or f"soc_02_relations_{_region_slug(region_name)}",
+    return finish_figure(fig, stem or f"soc_02_relations_{_region_slug(region_name)}",
                       figures_dir, caption)
-    plt.close(fig)
-    return out
 
 
 def plot_degree_histograms(graph: SOCGraph, figures_dir: str | Path = "figures",
                            caption: str | None = None, region_name: str = "region",
-                           stem: str | None = None) -> list[Path]:
+                           stem: str | None = None) -> Figure:
     """In-degree per node (the neighbours each node aggregates) for each relation, one
     panel per relation, integer bins; isolated nodes counted in the title. Default stem
     ``soc_02_degrees_<region>``."""
@@ -147,7 +146,5 @@ def plot_degree_histograms(graph: SOCGraph, figures_dir: str | Path = "figures",
                      fontsize=9)
     fig.suptitle(f"{region_name}: degree per relation ({graph.num_nodes:,} nodes)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    out = save_figure(fig, stem or f"soc_02_degrees_{_region_slug(region_name)}",
+    return finish_figure(fig, stem or f"soc_02_degrees_{_region_slug(region_name)}",
                       figures_dir, caption)
-    plt.close(fig)
-    return out

@@ -51,11 +51,11 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor, nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from ..engine import (BEST_NAME, BaseTask, History, OptimConfig, fit_task, index_loader,
                       load_checkpoint)
 from ..io import atomic_path, write_json
+from ..progress import progress_bar
 from ..runtime import LOG, get_device
 
 __all__ = [
@@ -282,7 +282,7 @@ class PatchViT(nn.Module):
             rng = np.random.default_rng(seed)
             ids = ids[np.sort(rng.choice(len(ids), max_samples, replace=False))]
         acc = {m: np.zeros((3, c)) for m, c in self.cfg.modalities}  # count, sum, sum of squares
-        for s in tqdm(range(0, len(ids), batch_size), desc="input norm", disable=not progress,
+        for s in progress_bar(range(0, len(ids), batch_size), desc="input norm", disable=not progress,
                       leave=False, mininterval=10.0):
             batch = _check_batch(source.get(ids[s:s + batch_size]), self.cfg,
                                  min(batch_size, len(ids) - s))
@@ -782,7 +782,7 @@ def embed_patches(model: nn.Module, source: PatchSourceLike, ids: np.ndarray,
     enc.eval()
     out = []
     with torch.no_grad():
-        for b in tqdm(_batches(len(ids), batch_size), total=-(-len(ids) // batch_size),
+        for b in progress_bar(_batches(len(ids), batch_size), total=-(-len(ids) // batch_size),
                       desc="ViT embeddings", disable=not progress, leave=False, mininterval=10.0):
             out.append(enc.encode(_to_tensors(source, ids[b], enc, device)).float().cpu().numpy())
     enc.train(was_training)

@@ -255,9 +255,9 @@ def write_patches(source: PatchSource, folder: str | Path, ids: np.ndarray | Non
     dtype = np.dtype(dtype)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=ids.size, desc="patches", unit="sample")
+        bar = progress_bar(total=ids.size, desc="patches", unit="sample")
     with atomic_path(folder, directory=True) as tmp:
         umask = os.umask(0)
         os.umask(umask)

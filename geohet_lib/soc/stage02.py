@@ -221,9 +221,9 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
     graphs: dict[str, SOCGraph] = {}
     it = regions
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        it = tqdm(regions, desc="SOC graphs", unit="region")
+        it = progress_bar(regions, desc="SOC graphs", unit="region")
     with stage_log(STAGE, data_dir) as rec:
         for region in it:
             t0 = time.perf_counter()

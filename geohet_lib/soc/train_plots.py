@@ -1,8 +1,8 @@
 """Figures of stage 03 (SOC study): loss curves, predicted-vs-true density (paper Figure 14),
 maps of test predictions and errors for a region.
 
-Every function writes PNG + PDF with :func:`geohet_lib.maps.save_figure` (caption under the
-axes) and returns the paths. Maps use :func:`geohet_lib.maps.world_map` (offline Natural
+Every function writes PNG + PDF with :func:`geohet_lib.maps.finish_figure` (caption under the
+axes) and returns the ``Figure``. Maps use :func:`geohet_lib.maps.world_map` (offline Natural
 Earth 110m) with the extent set to the region's samples.
 """
 
@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-from ..maps import save_figure, world_map
+from ..maps import finish_figure, world_map
 
 
 _PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
@@ -36,7 +37,7 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def plot_loss_curves(histories: dict[str, Any], figures_dir: str | Path, caption: str,
-                     stem: str = "soc_03_loss_curves") -> list[Path]:
+                     stem: str = "soc_03_loss_curves") -> Figure:
     """SpTGNN training (Eq. 3 total, dashed) and validation loss (solid) per epoch, a dot at
     the kept epoch; right: the training loss's parts (main, Moran head, MoE), log scale.
 
@@ -76,13 +77,11 @@ def plot_loss_curves(histories: dict[str, Any], figures_dir: str | Path, caption
     ax2.set_title("training loss parts")
     ax2.legend(fontsize=6, ncol=1)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_vit_curves(histories: dict[str, Any], figures_dir: str | Path, caption: str,
-                    stem: str = "soc_03_vit_finetune") -> list[Path]:
+                    stem: str = "soc_03_vit_finetune") -> Figure:
     """The ViT fine-tunes (the engine's :class:`~geohet_lib.engine.History` of
     :func:`~geohet_lib.soc.image_encoder.fit_image_encoder` per region): training loss and
     validation MSE on log SOC per epoch, warm-up epochs (column ``frozen``) shaded."""
@@ -103,14 +102,12 @@ def plot_vit_curves(histories: dict[str, Any], figures_dir: str | Path, caption:
     ax.set_title("ViT fine-tune per region (dot: kept checkpoint)")
     ax.legend(fontsize=7)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_pred_vs_true(preds: dict[str, np.ndarray], y: np.ndarray, figures_dir: str | Path,
                       caption: str, stem: str = "soc_03_pred_vs_true", log_axes: bool = False,
-                      title: str = "test split", gridsize: int = 30) -> list[Path]:
+                      title: str = "test split", gridsize: int = 30) -> Figure:
     """Predicted against true SOC (g/kg), one hexbin panel per method, colour = point density,
     the 1:1 diagonal in red (paper Figure 14). ``log_axes`` draws both axes on a log scale
     (SOC is right-skewed); all panels share the same extent."""
@@ -166,14 +163,12 @@ def plot_pred_vs_true(preds: dict[str, np.ndarray], y: np.ndarray, figures_dir: 
     cb.ax.yaxis.set_major_formatter(_PLAIN)
     cb.ax.yaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(f"Predicted vs true SOC, {title} (n = {y.size})", fontsize=10, y=0.96)
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)
 
 
 def plot_prediction_maps(lat, lon, y_true, y_pred, region: str, figures_dir: str | Path,
                          caption: str, method: str = "SpTGNN", stem: str | None = None,
-                         split_name: str = "test", extent=None) -> list[Path]:
+                         split_name: str = "test", extent=None) -> Figure:
     """Three maps of the region: true SOC, ``method``'s prediction (same colour scale) and
     the error ``prediction - truth`` (diverging, centred at 0). ``extent``
     ``[lon0, lon1, lat0, lat1]`` (e.g. ``map_extent`` of all the region's samples); default the
@@ -228,6 +223,4 @@ def plot_prediction_maps(lat, lon, y_true, y_pred, region: str, figures_dir: str
     fig.suptitle(f"{region.capitalize()}, {split_name} split (n = {y.size}; co-located samples "
                  "overlap, the largest errors on top)", fontsize=10)
     stem = stem or f"soc_03_map_{_region_slug(region)}_{_region_slug(method)}"
-    out = save_figure(fig, stem, figures_dir, caption)
-    plt.close(fig)
-    return out
+    return finish_figure(fig, stem, figures_dir, caption)

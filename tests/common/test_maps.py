@@ -38,3 +38,28 @@ def test_great_circle_polylines_cut_at_antimeridian():
     assert pieces[0][-1, 0] == 180.0 and pieces[1][0, 0] == -180.0
     assert pieces[0][0, 0] == pytest.approx(170.0) and pieces[1][-1, 0] == pytest.approx(-170.0)
     assert pieces[2][0] == pytest.approx([10.0, 0.0]) and pieces[2][-1] == pytest.approx([20, 5])
+
+
+def test_caption_sits_just_below_the_map_and_finish_figure_returns_the_figure(tmp_path):
+    """No empty band between a fixed-aspect map and its caption (the caption is placed from
+    the drawn artists' box, not the figure's bottom edge); the figure comes back for display,
+    released from pyplot, with the files it wrote."""
+    from matplotlib.figure import Figure
+
+    from geohet_lib import maps
+
+    fig, ax = maps.world_map(figsize=(10, 8))  # far taller than a Robinson map needs
+    out = maps.finish_figure(fig, "tall", tmp_path, caption="study · profile · seed 0")
+    assert isinstance(out, Figure) and out is fig
+    assert fig.number not in plt.get_fignums()
+    assert [p.name for p in fig.saved_paths] == ["tall.png", "tall.pdf"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # a closed figure keeps a bare canvas
+    caption = fig.texts[-1]
+    assert caption.get_text() == "study · profile · seed 0"
+    cap = caption.get_window_extent(renderer)
+    axes = ax.get_tightbbox(renderer)
+    gap_px = axes.y0 - cap.y1
+    assert 0 <= gap_px <= maps.CAPTION_GAP_IN * fig.dpi + 2
+    assert abs(0.5 * (cap.x0 + cap.x1) - 0.5 * (axes.x0 + axes.x1)) < 2  # centred under it

@@ -253,6 +253,6 @@ def test_plots_write_png_and_pdf(graph, tmp_path):
     )
 
     for fn in (plot_clusters_map, plot_graph_edges_map, plot_edge_weight_hist):
-        paths = fn(graph, tmp_path, caption=f"{fn.__name__} test")
+        paths = fn(graph, tmp_path, caption=f"{fn.__name__} test").saved_paths
         assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
         assert all(p.exists() and p.stat().st_size > 1000 for p in paths)

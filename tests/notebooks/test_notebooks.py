@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,31 @@ CHAIN = [
     ("03_training_soc", "soc", "soc_03_"),
 ]
 CHAIN = [c for c in CHAIN if (NOTEBOOKS / f"{c[0]}.ipynb").exists()]
+
+
+def check_outputs(nb: dict, name: str, written: list[Path]) -> None:
+    """An executed notebook reads cleanly: every figure file it wrote is also shown inline, no
+    error or traceback, no tqdm warning, INFO logs not on stderr, no figure or path leaked as
+    text."""
+    images, problems = 0, []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            kind = out["output_type"]
+            if kind == "error":
+                problems.append(f"cell {i}: error {out['ename']}")
+                continue
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            has_image = "image/png" in out.get("data", {})
+            images += has_image
+            if "Traceback (most recent call last)" in text or "TqdmWarning" in text:
+                problems.append(f"cell {i}: {text[:200]!r}")
+            if kind == "stream" and out["name"] == "stderr" and " geohet INFO " in text:
+                problems.append(f"cell {i}: INFO log on stderr: {text[:120]!r}")
+            if "PosixPath(" in text or ("<Figure size" in text and not has_image):
+                problems.append(f"cell {i}: leaked as text: {text[:120]!r}")
+    assert not problems, f"{name}: " + "; ".join(problems)
+    assert images >= len(written), (f"{name} wrote {len(written)} figures "
+                                    f"({sorted(p.name for p in written)}) but shows {images} inline")
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +67,34 @@ def test_notebooks_are_stored_without_outputs_and_have_parameters():
         assert sum(c["cell_type"] == "markdown" for c in nb["cells"]) >= 4  # narrative
 
 
+def test_notebooks_are_stored_as_jupyterlab_saves_them():
+    """Opening a stored notebook must not mark it modified: JupyterLab replaces
+    ``metadata.language_info`` with the kernel's, so every notebook carries the block ipykernel
+    reports on the reference interpreter (tools/normalise_notebooks.py writes it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("normalise_notebooks",
+                                                  ROOT / "tools" / "normalise_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    versions = {json.loads(p.read_text())["metadata"]["language_info"].get("version") for p in paths}
+    assert len(versions) == 1 and next(iter(versions)).startswith("3.11."), versions
+    info = tool.kernel_language_info(version=versions.pop())
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert text == tool.dumps(tool.normalised(json.loads(text), info)), (
+            f"{path.name} is not stored as JupyterLab saves it: run python tools/normalise_notebooks.py")
+        assert "%matplotlib inline" in text, f"{path.name}: figures need the inline backend"
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name,study,prefix", CHAIN, ids=[c[0] for c in CHAIN])
 def test_notebook_runs_on_smoke(name, study, prefix, workdir):
     import papermill as pm
 
     out = workdir / f"{name}.ipynb"
+    started = time.time()
     pm.execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
         kernel_name="python3",
@@ -58,6 +106,8 @@ def test_notebook_runs_on_smoke(name, study, prefix, workdir):
     assert any(f.startswith(prefix) for f in figures), figures
     for png in (workdir / "figures").glob(f"{prefix}*.png"):
         assert png.with_suffix(".pdf").exists()
+    written = [p for p in (workdir / "figures").glob("*.png") if p.stat().st_mtime >= started]
+    check_outputs(json.loads(out.read_text()), name, written)
     if name == "03_training":
         import pandas as pd
 

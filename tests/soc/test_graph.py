@@ -419,6 +419,7 @@ def test_plots_write_png_and_pdf(africa_df, africa_graph, tmp_path):
     p1 = plot_relations(africa_df, africa_graph, tmp_path, "relations test", "Africa",
                         max_edges=300)
     p2 = plot_degree_histograms(africa_graph, tmp_path, "degrees test", "Africa")
+    p1, p2 = p1.saved_paths, p2.saved_paths
     assert p1[0].name == "soc_02_relations_africa.png"
     assert p2[0].name == "soc_02_degrees_africa.png"
     for paths in (p1, p2):

@@ -139,6 +139,10 @@ def test_corpus_plots_write_png_and_pdf(corpus, smoke_dir, tmp_path):
             plot_missingness(corpus, tmp_path, cap),
             plot_patch_examples(open_patches(smoke_dir), [0, 450, 700], tmp_path, cap,
                                 labels=["a", "b", "c"])]
+    from matplotlib.figure import Figure
+
+    assert all(isinstance(fig, Figure) for fig in outs)
+    outs = [fig.saved_paths for fig in outs]
     stems = {p.stem for paths in outs for p in paths}
     assert stems == {"soc_01_corpus_map", "soc_01_soc_distribution", "soc_01_missingness",
                      "soc_01_patch_examples"}
