@@ -26,6 +26,9 @@ class GraphConfig:
     embedding_dim: int = 96  # channels of node embedding, paper best 96 (Table 5)
     kmeans_space: str = "lonlat"  # paper clusters (lon, lat); "sphere" clusters unit vectors
     distance: str = "chord"  # paper: chord ||p_i - p_j||; "geodesic": great-circle angle
+    # "sphere": the enhanced graph (KNN of unit vectors, log-Gaussian weights); "pixel": KNN on
+    # (lon, lat) degrees in the plane with unit weights (paper 4.4's graph before "EG")
+    knn_space: str = "sphere"
     edge_mu: float | None = None  # log-Gaussian mu; None: mean KNN distance (paper gives none)
     edge_sigma: float = 0.5  # log-Gaussian sigma (paper gives no value)
     symmetric: bool = True  # union of i->j and j->i KNN edges, as the GCN normalisation needs
@@ -70,6 +73,20 @@ class Section43Config:
 
 
 @dataclass(frozen=True)
+class AblationConfig:
+    """Stage 04's protocol of a study: every variant gets the same seeds, schedule and budget.
+
+    ``epochs``: None keeps stage 03's. ``max_train_examples`` (GPP: training cell-years drawn
+    once, the same for every variant; None: all) lets a CPU profile fit the sweep into its
+    budget.
+    """
+
+    seeds: int = 3  # seeds per variant: seed, seed + 1, ...
+    epochs: int | None = None
+    max_train_examples: int | None = None
+
+
+@dataclass(frozen=True)
 class GPPConfig:
     """Sizes of the GPP study (Climate2GPP-like data, GeoHet)."""
 
@@ -92,6 +109,7 @@ class GPPConfig:
     dec_layers: int = 2  # transformer decoder layers (value not given)
     n_heads: int = 4
     sec43: Section43Config = field(default_factory=Section43Config)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
     @property
     def train_years(self) -> tuple[int, ...]:
@@ -132,6 +150,7 @@ class SOCConfig:
     # (the paper; a GPU's job at full size); True = full-batch steps with the square-root
     # scaled learning rate (soc.configs.full_batch_lr): far fewer, cheaper steps on a CPU
     full_batch: bool = False
+    ablation: AblationConfig = field(default_factory=AblationConfig)  # stage 04 (Table 11)
 
     def samples(self, region: str) -> int:
         """Number of samples of ``region``."""
@@ -184,7 +203,7 @@ def _build_profiles() -> dict[str, Profile]:
         soc=SOCConfig(n_samples=(("africa", 400), ("europe", 250), ("global", 800)),
                       patch_size=16, model_scale=0.125, epochs=3, vit_dim=32, vit_depth=2,
                       vit_heads=2, vit_patch=8, vit_epochs=2, vit_warmup_epochs=1,
-                      full_batch=True),
+                      full_batch=True, ablation=AblationConfig(seeds=2, epochs=3)),
     )
     default = Profile(
         name="default",
@@ -213,7 +232,8 @@ def _build_profiles() -> dict[str, Profile]:
         soc=SOCConfig(n_samples=(("africa", 4000), ("europe", 2500), ("global", 8000)),
                       patch_size=32, model_scale=0.25, epochs=150, vit_dim=64, vit_depth=3,
                       vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2,
-                      full_batch=True),
+                      # 45 full-batch epochs: stage 03's validation RMSE levels off by ~40
+                      full_batch=True, ablation=AblationConfig(seeds=3, epochs=45)),
     )
     paper = Profile(
         name="paper",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .io import atomic_path
@@ -19,6 +20,32 @@ def verdict(ok: bool | None) -> str:
     """The claims-column wording of a checked paper claim: ``"holds"``, ``"does not hold"``, or
     ``"n/a (not run)"`` when ``ok`` is None (the run lacks a method the claim needs)."""
     return VERDICTS[None if ok is None else bool(ok)]
+
+
+NOISE_VERDICTS = ("holds", "within noise", "does not hold")
+
+
+def noise_verdict(better: Any, worse: Any, lower_is_better: bool = True,
+                  n_se: float = 2.0) -> str:
+    """Judge the claim "``better`` beats ``worse``" from per-seed values, against seed noise.
+
+    The difference of means in the claimed direction is compared with ``n_se`` standard errors
+    of that difference, ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` (sample variances, ddof = 1):
+    ``"holds"`` beyond it, ``"does not hold"`` beyond it the other way, ``"within noise"``
+    in between. With fewer than two seeds on either side the noise is unknown:
+    ``"n/a (one seed)"``.
+    """
+    a = np.asarray(better, dtype=np.float64).ravel()
+    b = np.asarray(worse, dtype=np.float64).ravel()
+    if a.size < 2 or b.size < 2:
+        return "n/a (one seed)"
+    gain = (b.mean() - a.mean()) if lower_is_better else (a.mean() - b.mean())
+    se = float(np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
+    if gain > n_se * se:
+        return "holds"
+    if gain < -n_se * se:
+        return "does not hold"
+    return "within noise"
 
 
 def manifest_table(manifest: Mapping[str, Any]) -> pd.DataFrame:

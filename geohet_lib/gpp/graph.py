@@ -120,13 +120,29 @@ def knn_on_sphere(points, k: int, distance: str = "chord", symmetric: bool = Tru
 
     Returns ``(edge_index [2, E] int64, dist [E] float64)``, edges sorted by (source, target).
     """
-    from scipy.spatial import cKDTree
-
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ValueError(f"points must have shape (n, 3), got {pts.shape}")
     if distance not in ("chord", "geodesic"):
         raise ValueError(f"unknown distance {distance!r}: use 'chord' or 'geodesic'")
+    edge_index, chord = _knn_pairs(pts, k, symmetric)
+    dist = chord if distance == "chord" else chord_to_great_circle(chord)
+    return edge_index, dist
+
+
+def knn_in_plane(lon, lat, k: int, symmetric: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """K-nearest-neighbour edges on (lon, lat) in degrees as plane "pixel" coordinates (the
+    graph of GPP paper 4.4's "En+De+GCN" step, before the enhanced graph): Euclidean degree
+    distances, no wrap across the antimeridian, the poles stretched. Same edge conventions as
+    :func:`knn_on_sphere`; ``dist`` in degrees."""
+    pts = np.column_stack((np.asarray(lon, np.float64), np.asarray(lat, np.float64)))
+    return _knn_pairs(pts, k, symmetric)
+
+
+def _knn_pairs(pts: np.ndarray, k: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """KNN edges of ``pts`` (n, D) with a cKDTree; ``(edge_index, euclidean length)``."""
+    from scipy.spatial import cKDTree
+
     n = pts.shape[0]
     if k < 1 or k > n - 1:
         raise ValueError(f"k={k} neighbours need 1 <= k <= n - 1 = {n - 1}")
@@ -146,9 +162,7 @@ def knn_on_sphere(points, k: int, distance: str = "chord", symmetric: bool = Tru
         src, dst = neigh, centre
     key = np.unique(src * n + dst)
     src, dst = key // n, key % n
-    chord = np.linalg.norm(pts[src] - pts[dst], axis=1)
-    dist = chord if distance == "chord" else chord_to_great_circle(chord)
-    return np.stack((src, dst)).astype(np.int64), dist
+    return np.stack((src, dst)).astype(np.int64), np.linalg.norm(pts[src] - pts[dst], axis=1)
 
 
 # --------------------------------------------------------------------------- step 4: weights
@@ -213,10 +227,16 @@ def build_stcg(cells: pd.DataFrame, cfg: GraphConfig, steps_per_year: int = 46, 
 
     t0 = time.perf_counter()
     pos = lonlat_to_unit_sphere(c_lon, c_lat)
-    edge_index, dist = knn_on_sphere(pos, cfg.n_neighbors, distance=cfg.distance,
-                                     symmetric=cfg.symmetric)
-    mu = float(dist.mean()) if cfg.edge_mu is None else float(cfg.edge_mu)
-    weight = log_gaussian_edge_weight(dist, mu, cfg.edge_sigma)
+    if cfg.knn_space == "pixel":  # 4.4's plain KNN graph: degrees in the plane, unit weights
+        edge_index, dist = knn_in_plane(c_lon, c_lat, cfg.n_neighbors, cfg.symmetric)
+        mu, weight = float("nan"), np.ones(dist.shape)
+    elif cfg.knn_space == "sphere":
+        edge_index, dist = knn_on_sphere(pos, cfg.n_neighbors, distance=cfg.distance,
+                                         symmetric=cfg.symmetric)
+        mu = float(dist.mean()) if cfg.edge_mu is None else float(cfg.edge_mu)
+        weight = log_gaussian_edge_weight(dist, mu, cfg.edge_sigma)
+    else:
+        raise ValueError(f"knn_space must be 'sphere' or 'pixel', got {cfg.knn_space!r}")
     timings["knn_weights"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -246,7 +266,7 @@ def build_stcg(cells: pd.DataFrame, cfg: GraphConfig, steps_per_year: int = 46, 
     data.time_emb = torch.from_numpy(rope_time_embedding(steps_per_year, cfg.embedding_dim))
     data.mu = mu
     data.sigma = float(cfg.edge_sigma)
-    data.distance = cfg.distance
+    data.distance = cfg.distance if cfg.knn_space == "sphere" else "degrees"
     data.k = int(cfg.n_neighbors)
     data.kmeans_space = cfg.kmeans_space
     data.n_clusters = int(cfg.n_clusters)

@@ -82,23 +82,28 @@ class DualAttention(nn.Module):
 
     Input and output (B, L, N, d): L time steps, N feature tokens of width d.
     ``X_temp = X + Attn_temp(X)``; ``X_feat = X_temp + Attn_feat(X_temp)``;
-    ``Y = X_feat + FFN(X_feat)`` (pre-LayerNorm on each branch).
+    ``Y = X_feat + FFN(X_feat)`` (pre-LayerNorm on each branch). ``time_attention=False``
+    drops the first step: an FT-Transformer block (attention across features only, 4.4's "En").
     """
 
     def __init__(self, d_model: int, n_heads: int = 4, ff_mult: int = 2, dropout: float = 0.0,
-                 rope: bool = True):
+                 rope: bool = True, time_attention: bool = True):
         super().__init__()
-        self.norm_t, self.norm_f, self.norm_ff = (nn.LayerNorm(d_model) for _ in range(3))
-        self.attn_time = LinearSelfAttention(d_model, n_heads, rope=rope)
+        self.norm_f, self.norm_ff = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.norm_t = nn.LayerNorm(d_model) if time_attention else None
+        self.attn_time = (LinearSelfAttention(d_model, n_heads, rope=rope) if time_attention
+                          else None)
         self.attn_feat = LinearSelfAttention(d_model, n_heads, rope=False)
         self.ffn = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(ff_mult * d_model, d_model))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        xt = x.transpose(1, 2)  # (B, N, L, d): attention across time for each feature
-        xt = xt + self.drop(self.attn_time(self.norm_t(xt)))
-        xf = xt.transpose(1, 2)  # (B, L, N, d): attention across features at each time
+        xf = x
+        if self.attn_time is not None:
+            xt = x.transpose(1, 2)  # (B, N, L, d): attention across time for each feature
+            xt = xt + self.drop(self.attn_time(self.norm_t(xt)))
+            xf = xt.transpose(1, 2)  # (B, L, N, d): attention across features at each time
         xf = xf + self.drop(self.attn_feat(self.norm_f(xf)))
         return xf + self.drop(self.ffn(self.norm_ff(xf)))
 
@@ -106,7 +111,8 @@ class DualAttention(nn.Module):
 class TabularEncoder(nn.Module):
     """Feature mixing, tokenisation, RoPE on time and stacked Dual Attention (paper 3.3).
 
-    (B, L, F) normalised features -> (B, L, d_model) memory for the decoder.
+    (B, L, F) normalised features -> (B, L, d_model) memory for the decoder. ``dual=False``:
+    the blocks attend across features only (the FT-Transformer encoder "En" of paper 4.4).
     """
 
     def __init__(self, n_features: int, d_model: int = 64, n_tokens: int = 16, n_layers: int = 2,
@@ -117,8 +123,8 @@ class TabularEncoder(nn.Module):
         self.tok_b = nn.Parameter(torch.zeros(n_tokens, d_model))
         self.dual = dual
         self.blocks = nn.ModuleList(
-            DualAttention(d_model, n_heads, dropout=dropout) for _ in range(n_layers)) if dual \
-            else nn.ModuleList()
+            DualAttention(d_model, n_heads, dropout=dropout, time_attention=dual)
+            for _ in range(n_layers))
         self.pool = nn.Linear(n_tokens * d_model, d_model)
         self.norm = nn.LayerNorm(d_model)
 
@@ -136,19 +142,27 @@ class TabularEncoder(nn.Module):
 class ConditionEncoder(nn.Module):
     """Spatiotemporal conditional encoding (paper 3.2) over the whole STCG.
 
-    ``node_init`` (C, T, d_node): v(i, t) = Node2vec(i) + RoPE(t) from stage 02, learnable.
+    ``node_init`` (C, T, d_node): v(i, t) = Node2vec(i) + RoPE(t) from stage 02, learnable
+    (``freeze=True``: kept at its start, the reviewers' "not truly end-to-end" reading;
+    ``init="random"``: a Gaussian tensor of the same shape and scale instead, 4.4's "learnable
+    tensor" decoding target).
     Returns conditions (C, T, d_model): temporal conv along t, then a GCN per time step with
     the edge weights w_ij and symmetric degree normalisation (paper eq. in 3.2).
     """
 
     def __init__(self, node_init: Tensor, edge_index: Tensor, edge_weight: Tensor,
                  d_model: int = 64, kernel_size: int = 3, self_loops: bool = True,
-                 use_graph: bool = True):
+                 use_graph: bool = True, init: str = "node2vec", freeze: bool = False):
         super().__init__()
         if node_init.dim() != 3:
             raise ValueError("node_init must be (clusters, steps, channels)")
+        if init not in ("node2vec", "random"):
+            raise ValueError(f"init must be 'node2vec' or 'random', got {init!r}")
         c, t, d_node = node_init.shape
-        self.node_emb = nn.Parameter(node_init.clone().float())
+        start = node_init.clone().float()
+        if init == "random":  # a learnable target tensor of the same size and scale (4.4)
+            start = torch.randn_like(start) * start.std()
+        self.node_emb = nn.Parameter(start, requires_grad=not freeze)
         self.temporal = nn.Conv1d(d_node, d_node, kernel_size, padding=kernel_size // 2,
                                   padding_mode="circular")
         self.use_graph = use_graph
@@ -181,7 +195,11 @@ class GeoHetConfig:
     conv_kernel: int = 3
     gcn_self_loops: bool = True
     use_graph: bool = True  # ablation: no GCN (conditions are per-node, unsmoothed)
-    dual_attention: bool = True  # ablation: no Dual Attention blocks in the encoder
+    # ablation: False = attention across features only in the encoder (FT-Transformer, 4.4 "En")
+    dual_attention: bool = True
+    decoder: bool = True  # ablation: False = encoder + linear head only ("FFTransformer", 4.4)
+    node_init: str = "node2vec"  # "random": a learnable Gaussian target tensor (4.4 "En+De")
+    freeze_nodes: bool = False  # node embeddings kept at their start (reviewers' point)
     # ours, off by default (the paper's decoder): add the encoded features of step t to the
     # condition query of step t, a skip around cross-attention (see GeoHet.forward)
     query_skip: bool = False
@@ -199,16 +217,22 @@ class GeoHet(nn.Module):
         self.cfg = cfg
         self.encoder = TabularEncoder(cfg.n_features, cfg.d_model, cfg.n_tokens, cfg.enc_layers,
                                       cfg.n_heads, cfg.dropout, dual=cfg.dual_attention)
-        self.conditions = ConditionEncoder(node_init, edge_index, edge_weight, cfg.d_model,
-                                           cfg.conv_kernel, cfg.gcn_self_loops, cfg.use_graph)
-        layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.n_heads, 2 * cfg.d_model,
-                                           cfg.dropout, batch_first=True, norm_first=True)
-        self.decoder = nn.TransformerDecoder(layer, cfg.dec_layers)
+        self.conditions: ConditionEncoder | None = None
+        self.decoder: nn.TransformerDecoder | None = None
+        if cfg.decoder:
+            self.conditions = ConditionEncoder(node_init, edge_index, edge_weight, cfg.d_model,
+                                               cfg.conv_kernel, cfg.gcn_self_loops,
+                                               cfg.use_graph, cfg.node_init, cfg.freeze_nodes)
+            layer = nn.TransformerDecoderLayer(cfg.d_model, cfg.n_heads, 2 * cfg.d_model,
+                                               cfg.dropout, batch_first=True, norm_first=True)
+            self.decoder = nn.TransformerDecoder(layer, cfg.dec_layers)
         self.head = nn.Linear(cfg.d_model, 1)
 
     def forward(self, x: Tensor, cluster: Tensor, steps: Tensor) -> Tensor:
         """``x`` (B, L, F), ``cluster`` (B,), ``steps`` (B, L) step-of-year indices."""
         memory = self.encoder(x)
+        if self.decoder is None:  # encoder only: one value per step from its features
+            return self.head(memory).squeeze(-1)
         cond = self.conditions()  # (C, T, d) for the whole graph
         tgt = cond[cluster[:, None], steps]  # (B, L, d): each sample's condition sequence
         if self.cfg.query_skip:
@@ -221,5 +245,7 @@ class GeoHet(nn.Module):
 
     def condition_vectors(self) -> Tensor:
         """The final condition vectors v^final (clusters, steps, d) for maps and analysis."""
+        if self.conditions is None:
+            raise ValueError("this GeoHet has no decoder (decoder=False), hence no conditions")
         with torch.no_grad():
             return self.conditions()

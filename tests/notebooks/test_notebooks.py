@@ -19,6 +19,7 @@ CHAIN = [
     ("01_dataset_building_soc", "soc", "soc_01_"),
     ("02_graph_construction_soc", "soc", "soc_02_"),
     ("03_training_soc", "soc", "soc_03_"),
+    ("04_ablations_soc", "soc", "soc_04_"),
 ]
 CHAIN = [c for c in CHAIN if (NOTEBOOKS / f"{c[0]}.ipynb").exists()]
 
@@ -117,6 +118,13 @@ def test_notebook_runs_on_smoke(name, study, prefix, workdir):
         assert "GeoHet" in set(ran["method"]) and len(ran) >= 10
         assert (workdir / "tables" / "gpp_table2.md").exists()
         assert (workdir / "tables" / "gpp_table2_beyond_recovery.csv").exists()
+    if name == "04_ablations_soc":
+        import pandas as pd
+
+        t11 = pd.read_csv(workdir / "tables" / "soc_table11.csv")
+        assert t11["variant"].iloc[0] == "SpTGNN (full)" and (t11["seeds"] >= 2).all()
+        assert {"RMSE", "R2", "paper RMSE", "claim"} <= set(t11.columns)
+        assert (t11["claim"].iloc[1:] != "").all()
     if name == "03_training_gwr_family":
         import pandas as pd
 

@@ -101,23 +101,6 @@ def test_table10_claims_follow_the_numbers():
 # --------------------------------------------------------------------------- smoke corpus
 
 
-@pytest.fixture(scope="module")
-def smoke_dir(tmp_path_factory):
-    from geohet_lib.config import get_profile
-    from geohet_lib.soc.stage01 import build_soc_corpus
-    from geohet_lib.soc.stage02 import build_soc_graphs
-
-    out = tmp_path_factory.mktemp("soc_smoke")
-    build_soc_corpus(get_profile("smoke"), out, seed=0, progress=False)
-    build_soc_graphs("smoke", out, regions=["africa"], seed=0, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def africa(smoke_dir):
-    return s3.prepare_region(smoke_dir, "smoke", "africa", seed=0)
-
-
 def test_prepare_region_fits_preprocessors_on_training_rows_only(smoke_dir, africa):
     from geohet_lib.soc.stage01 import load_corpus, select_region
 
