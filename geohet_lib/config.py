@@ -199,6 +199,7 @@ def _build_profiles() -> dict[str, Profile]:
                                   gnnwr_weeks=(1, 10, 20, 30, 40), gnnwr_epochs=40,
                                   gnnwr_patience=10, gtnnwr_epochs=10, gtnnwr_references=128,
                                   gtwr_bw_max=300, gtwr_n_focal=2000, gtwr_log_tau_tol=0.3),
+            ablation=AblationConfig(seeds=2, epochs=1, max_train_examples=200),
         ),
         soc=SOCConfig(n_samples=(("africa", 400), ("europe", 250), ("global", 800)),
                       patch_size=16, model_scale=0.125, epochs=3, vit_dim=32, vit_depth=2,
@@ -228,12 +229,15 @@ def _build_profiles() -> dict[str, Profile]:
             sec43=Section43Config(n_cells=1000, gnnwr_weeks=(1, 10, 20, 30, 40), gnnwr_epochs=150,
                                   gnnwr_patience=20, gtnnwr_epochs=30, gtnnwr_references=256,
                                   gtwr_bw_max=600, gtwr_n_focal=5000, gtwr_log_tau_tol=0.2),
+            # stage 04: 20 variants x 3 seeds in ~25 min on 2 cores: 1,800 training and 900
+            # validation cell-years drawn once, 4 epochs each (~2 % of stage 03's steps)
+            ablation=AblationConfig(seeds=3, epochs=4, max_train_examples=1800),
         ),
         soc=SOCConfig(n_samples=(("africa", 4000), ("europe", 2500), ("global", 8000)),
                       patch_size=32, model_scale=0.25, epochs=150, vit_dim=64, vit_depth=3,
                       vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2,
-                      # 45 full-batch epochs: stage 03's validation RMSE levels off by ~40
-                      full_batch=True, ablation=AblationConfig(seeds=3, epochs=45)),
+                      # 40 full-batch epochs: stage 03's validation RMSE levels off by ~40
+                      full_batch=True, ablation=AblationConfig(seeds=3, epochs=40)),
     )
     paper = Profile(
         name="paper",

@@ -22,6 +22,7 @@ linear map over the flattened feature tokens.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -166,10 +167,19 @@ class ConditionEncoder(nn.Module):
         self.temporal = nn.Conv1d(d_node, d_node, kernel_size, padding=kernel_size // 2,
                                   padding_mode="circular")
         self.use_graph = use_graph
-        self.gcn = GCNConv(d_node, d_model, add_self_loops=self_loops, normalize=True)
-        self.lin = nn.Linear(d_node, d_model)  # used when the graph is ablated
+        gcn = GCNConv(d_node, d_model, add_self_loops=self_loops, normalize=True)
+        lin = nn.Linear(d_node, d_model)  # in the GCN's place when the graph is ablated
+        # both are built (the same random stream either way), only the one in use is kept
+        self.gcn, self.lin = (gcn, None) if use_graph else (None, lin)
+        self._register_load_state_dict_pre_hook(self._drop_unused_branch)
         self.register_buffer("edge_index", edge_index.long(), persistent=False)
         self.register_buffer("edge_weight", edge_weight.float(), persistent=False)
+
+    def _drop_unused_branch(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        """Checkpoints written while both branches were kept still hold the unused one."""
+        unused = f"{prefix}{'lin' if self.use_graph else 'gcn'}."
+        for key in [k for k in state_dict if k.startswith(unused)]:
+            del state_dict[key]
 
     def forward(self) -> Tensor:
         v = self.node_emb  # (C, T, d)

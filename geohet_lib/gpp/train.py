@@ -36,7 +36,7 @@ class TrainConfig:
     lr_decayed: float = 1e-4
     decay_epoch: int | None = None  # None: halfway (epoch 10 of 20), as the paper
     weight_decay: float = 1e-2
-    patience: int = 5  # early stopping on validation RMSE
+    patience: int | None = 5  # early stopping on validation RMSE (None: every epoch runs)
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA only
     max_batches: int | None = None  # cap per epoch (benchmarks, smoke runs)

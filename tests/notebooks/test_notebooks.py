@@ -16,6 +16,7 @@ CHAIN = [
     ("02_graph_construction", "gpp", "gpp_02_"),
     ("03_training", "gpp", "gpp_03_"),
     ("03_training_gwr_family", "gpp", "gpp_03_sec43_"),
+    ("04_ablations", "gpp", "gpp_04_"),
     ("01_dataset_building_soc", "soc", "soc_01_"),
     ("02_graph_construction_soc", "soc", "soc_02_"),
     ("03_training_soc", "soc", "soc_03_"),
@@ -118,6 +119,16 @@ def test_notebook_runs_on_smoke(name, study, prefix, workdir):
         assert "GeoHet" in set(ran["method"]) and len(ran) >= 10
         assert (workdir / "tables" / "gpp_table2.md").exists()
         assert (workdir / "tables" / "gpp_table2_beyond_recovery.csv").exists()
+    if name == "04_ablations":
+        import pandas as pd
+
+        ladder = pd.read_csv(workdir / "tables" / "gpp_4_4_ablation.csv")
+        assert ladder["step"].tolist()[-1].startswith("DaEn") and len(ladder) == 5
+        assert ladder["paper RMSE"].tolist() == [1.158, 1.071, 0.893, 0.876, 0.836]
+        for t in ("table3", "table4", "table5"):
+            a2 = pd.read_csv(workdir / "tables" / f"gpp_a2_{t}.csv")
+            assert (a2["seeds"] >= 2).all() and a2["paper RMSE"].notna().all()
+        assert (workdir / "tables" / "gpp_4_4_beyond.csv").exists()
     if name == "04_ablations_soc":
         import pandas as pd
 
