@@ -169,6 +169,15 @@ def train_variant(profile: Profile, graph, cache: SampleCache, split: Split,
             "best epoch": float(hist.best_epoch + 1)}
 
 
+def effective_switches(profile: Profile, variant: Variant) -> dict[str, dict[str, Any]]:
+    """The variant's switches without those equal to the profile's graph or GeoHet's defaults,
+    so that a variant that changes nothing (A.2's row at the profile's own value) shares
+    GeoHet's cached runs instead of training them again."""
+    g, m = profile.gpp.graph, GeoHetConfig()
+    return {"graph": {k: v for k, v in variant.graph.items() if getattr(g, k) != v},
+            "model": {k: v for k, v in variant.model.items() if getattr(m, k) != v}}
+
+
 def run_variants(variants: Mapping[str, Variant], profile: Profile, cache: SampleCache,
                  cells: pd.DataFrame, stage02_graph, manifest: Mapping[str, Any],
                  seeds: Sequence[int], cache_dir: str | Path, device: Any = "cpu",
@@ -192,7 +201,7 @@ def run_variants(variants: Mapping[str, Variant], profile: Profile, cache: Sampl
 
     configs = {name: {"study": "gpp", "stage": "04", "profile": profile.name,
                       "epochs": epochs, "max_train_examples": proto.max_train_examples,
-                      "graph": dict(v.graph), "model": dict(v.model)}
+                      **effective_switches(profile, v)}
                for name, v in variants.items()}
 
     def train(name: str, cfg: Mapping[str, Any], seed: int) -> dict[str, float]:

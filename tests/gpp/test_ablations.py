@@ -157,3 +157,12 @@ def test_ladder_a2_and_beyond_claims_against_seed_noise():
     assert beyond["claim"].tolist() == ["the GCN lowers RMSE: does not hold",
                                         "the graph helps at k = 10: holds",
                                         "the graph helps at k = 20: within noise"]
+
+
+def test_a_variant_at_the_profiles_own_value_shares_geohets_runs(smoke_profile):
+    g = smoke_profile.gpp.graph
+    same = ab.Variant(graph={"n_neighbors": g.n_neighbors}, model={"dual_attention": True})
+    assert ab.effective_switches(smoke_profile, same) == ab.effective_switches(smoke_profile,
+                                                                              ab.LADDER[ab.GEOHET])
+    other = ab.Variant(graph={"n_neighbors": g.n_neighbors + 1})
+    assert ab.effective_switches(smoke_profile, other)["graph"] == {"n_neighbors": g.n_neighbors + 1}
