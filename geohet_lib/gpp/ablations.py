@@ -25,13 +25,12 @@ import pandas as pd
 import torch
 
 from ..config import Profile
-from ..io import atomic_path
 from ..sweep import RunCache, config_key, mean_pm_std, run_sweep, summarise
 from ..tables import noise_verdict
-from .graph import build_stcg, initial_node_time_embeddings, load_graph
-from .model import GeoHet, GeoHetConfig
+from .graph import build_stcg, load_graph, save_graph
+from .model import GeoHetConfig
 from .samples import SampleCache
-from .stage03 import Split, score, temporal_split
+from .stage03 import Split, make_geohet, score, temporal_split
 
 #: land cells of the paper's 0.5 degree grid as this project builds it (the paper: ~61k)
 PAPER_LAND_CELLS = 59_172
@@ -98,24 +97,18 @@ def a2_variants(profile: Profile, n_cells: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _graph_config(profile: Profile, switches: Mapping[str, Any]):
-    return replace(profile.gpp.graph, **switches)
-
-
 def graph_for(profile: Profile, switches: Mapping[str, Any], cells: pd.DataFrame,
               stage02_graph, cache_dir: Path, seed: int = 0):
     """Stage 02's graph when ``switches`` change nothing, else the STCG rebuilt with them
     (cached as ``graph_<hash>.pt`` in ``cache_dir``)."""
-    gcfg = _graph_config(profile, switches)
+    gcfg = replace(profile.gpp.graph, **switches)
     if gcfg == profile.gpp.graph:
         return stage02_graph
     path = Path(cache_dir) / f"graph_{config_key(asdict(gcfg))}.pt"
     if path.exists():
         return load_graph(path)
     data = build_stcg(cells, gcfg, profile.gpp.steps_per_year, seed=seed, progress=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+    save_graph(data, path)
     return data
 
 
@@ -131,20 +124,9 @@ def protocol_split(cache: SampleCache, manifest: Mapping[str, Any], cell_cluster
             return ex
         return ex[np.sort(rng.choice(len(ex), size=n, replace=False))]
 
-    return replace(split, train=cut(split.train, max_train), val=cut(split.val, max_val),
-                   description=split.description + f"; {min(len(split.train), max_train or 10**12):,}"
-                   f" training and {min(len(split.val), max_val or 10**12):,} validation cell-years")
-
-
-def build_variant_model(profile: Profile, graph, n_features: int,
-                        model_switches: Mapping[str, Any]) -> tuple[GeoHet, GeoHetConfig]:
-    """GeoHet at the profile's widths with ``model_switches`` applied, on ``graph``."""
-    g = profile.gpp
-    cfg = GeoHetConfig(n_features=n_features, d_model=g.d_model, n_tokens=g.n_tokens,
-                       enc_layers=g.enc_layers, dec_layers=g.dec_layers, n_heads=g.n_heads,
-                       **dict(model_switches))
-    init = torch.as_tensor(initial_node_time_embeddings(graph), dtype=torch.float32)
-    return GeoHet(cfg, init, graph.edge_index, graph.edge_weight.float()), cfg
+    train, val = cut(split.train, max_train), cut(split.val, max_val)
+    return replace(split, train=train, val=val, description=split.description
+                   + f"; {len(train):,} training and {len(val):,} validation cell-years")
 
 
 def train_variant(profile: Profile, graph, cache: SampleCache, split: Split,
@@ -154,7 +136,7 @@ def train_variant(profile: Profile, graph, cache: SampleCache, split: Split,
     from .train import TrainConfig, fit, predict
 
     torch.manual_seed(seed)
-    model, mcfg = build_variant_model(profile, graph, cache.features.shape[-1], model_switches)
+    model, mcfg = make_geohet(profile, graph, cache.features.shape[-1], **model_switches)
     # constant learning rate: the paper's decay at half-time would spend half of a short
     # ablation budget at 1e-4 (measured on default: test RMSE 11.2 with it, 9.6 without)
     tc = TrainConfig(epochs=epochs, batch_size=profile.gpp.batch_size, patience=None,

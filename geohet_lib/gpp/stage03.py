@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,16 +86,18 @@ def spatial_block_split(cache: SampleCache, cells: pd.DataFrame, graph, train_ye
                  f"held out ({len(held)} blocks), {orphan.size} reassigned to a training cluster")
 
 
-def make_geohet(profile: Profile, graph, n_features: int, use_graph: bool = True,
-                dual_attention: bool = True, dropout: float = 0.0,
-                query_skip: bool = False) -> tuple[GeoHet, GeoHetConfig]:
-    """GeoHet sized by the profile, initialised from the stage-02 graph (``query_skip``:
-    :class:`~geohet_lib.gpp.model.GeoHetConfig`, off = the paper's decoder)."""
+def make_geohet(profile: Profile, graph, n_features: int, **switches: Any
+                ) -> tuple[GeoHet, GeoHetConfig]:
+    """GeoHet sized by the profile, initialised from ``graph`` (stage 02's, or a variant's).
+
+    ``switches`` replace :class:`~geohet_lib.gpp.model.GeoHetConfig` fields beyond the sizes
+    (``use_graph``, ``dual_attention``, ``query_skip``, ``decoder``, ``node_init``,
+    ``freeze_nodes``, ``dropout``); none = the paper's model.
+    """
     g = profile.gpp
     cfg = GeoHetConfig(n_features=n_features, d_model=g.d_model, n_tokens=g.n_tokens,
                        enc_layers=g.enc_layers, dec_layers=g.dec_layers, n_heads=g.n_heads,
-                       dropout=dropout, use_graph=use_graph, dual_attention=dual_attention,
-                       query_skip=query_skip)
+                       **switches)
     init = torch.as_tensor(initial_node_time_embeddings(graph), dtype=torch.float32)
     model = GeoHet(cfg, init, graph.edge_index, graph.edge_weight.float())
     return model, cfg

@@ -47,10 +47,11 @@ METRICS = ("MAE", "RMSE", "MAPE", "R2")
 XGBOOST = "XGBoost (covariates only)"
 
 
-def variant_config(name: str, switches: Mapping[str, Any], epochs: int,
+def variant_config(region: str, switches: Mapping[str, Any], epochs: int,
                    loss_kind: str, full_batch: bool | None) -> dict[str, Any]:
-    """The cached identity of one variant's run: its switches and the shared budget."""
-    return {"study": "soc", "stage": "04", "variant": name, "switches": dict(switches),
+    """The cached identity of one variant's run: the region, its switches and the shared
+    budget (not its display name, so a renamed variant keeps its runs)."""
+    return {"study": "soc", "stage": "04", "region": region, "switches": dict(switches),
             "epochs": int(epochs), "loss_kind": loss_kind, "full_batch": full_batch}
 
 
@@ -60,10 +61,11 @@ def run_ablations(data: RegionData, image, variants: Mapping[str, Mapping[str, A
                   full_batch: bool | None = None, with_xgboost: bool = True) -> pd.DataFrame:
     """Train every variant with every seed (cached by configuration and seed); one row per
     run with the validation MAE, RMSE, MAPE and R² (g/kg)."""
-    configs = {name: variant_config(name, sw, epochs, loss_kind, full_batch)
+    configs = {name: variant_config(data.region, sw, epochs, loss_kind, full_batch)
                for name, sw in variants.items()}
     if with_xgboost:
-        configs[XGBOOST] = {"study": "soc", "stage": "04", "variant": XGBOOST}
+        configs[XGBOOST] = {"study": "soc", "stage": "04", "region": data.region,
+                            "model": "xgboost"}
 
     def train(name: str, cfg: Mapping[str, Any], seed: int) -> dict[str, float]:
         if name == XGBOOST:

@@ -13,6 +13,7 @@ from geohet_lib.gpp.dataset import read_manifest
 from geohet_lib.gpp.graph import initial_node_time_embeddings, knn_in_plane
 from geohet_lib.gpp.samples import open_sample_cache
 from geohet_lib.gpp.stage02 import build_stage02
+from geohet_lib.gpp.stage03 import make_geohet
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def _model(world, name, tmp_path):
     v = ab.LADDER[name]
     g = ab.graph_for(prof, v.graph, cells, graph, tmp_path)
     torch.manual_seed(0)
-    model, _ = ab.build_variant_model(prof, g, cache.features.shape[-1], v.model)
+    model, _ = make_geohet(prof, g, cache.features.shape[-1], **v.model)
     return model, g
 
 
@@ -71,7 +72,7 @@ def test_each_ladder_step_adds_exactly_the_module_it_names(world, tmp_path):
 
 def test_frozen_node_embeddings_do_not_move(world):
     prof, cache, cells, graph, _ = world
-    model, _ = ab.build_variant_model(prof, graph, cache.features.shape[-1], {"freeze_nodes": True})
+    model, _ = make_geohet(prof, graph, cache.features.shape[-1], freeze_nodes=True)
     start = model.conditions.node_emb.detach().clone()
     assert not model.conditions.node_emb.requires_grad
     x = torch.randn(2, 46, cache.features.shape[-1])
@@ -82,12 +83,12 @@ def test_frozen_node_embeddings_do_not_move(world):
 
 def test_checkpoints_holding_both_condition_branches_still_load(world):
     prof, cache, _, graph, _ = world
-    model, _ = ab.build_variant_model(prof, graph, cache.features.shape[-1], {})
+    model, _ = make_geohet(prof, graph, cache.features.shape[-1])
     state = model.state_dict()
     d_node, d = model.conditions.node_emb.shape[-1], prof.gpp.d_model
     state["conditions.lin.weight"] = torch.zeros(d, d_node)  # what older checkpoints hold
     state["conditions.lin.bias"] = torch.zeros(d)
-    again, _ = ab.build_variant_model(prof, graph, cache.features.shape[-1], {})
+    again, _ = make_geohet(prof, graph, cache.features.shape[-1])
     result = again.load_state_dict(state)  # strict: an unexpected key would raise
     assert not result.missing_keys and not result.unexpected_keys
 

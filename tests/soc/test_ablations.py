@@ -71,3 +71,9 @@ def test_table11_claims_judge_against_seed_noise():
     assert t.loc["Concat fusion", "dR2 vs full"] == pytest.approx(-0.31)
     assert t.loc["Concat fusion", "R2"] == "0.500 ± 0.020"
     assert t.loc["Concat fusion", "paper dR2"] == pytest.approx(0.571 - 0.865)
+
+
+def test_the_cache_identity_holds_the_region_not_the_display_name():
+    a = ab.variant_config("africa", {"use_moe": False}, 40, "huber", True)
+    assert a != ab.variant_config("europe", {"use_moe": False}, 40, "huber", True)
+    assert "variant" not in a and a["switches"] == {"use_moe": False}
