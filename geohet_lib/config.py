@@ -87,6 +87,23 @@ class AblationConfig:
 
 
 @dataclass(frozen=True)
+class UQConfig:
+    """Stage 05's deep ensembles of a study (SOC paper 3.8, 5.3): ``members`` seeds per
+    ensemble (seed, seed + 1, ...), each trained for ``epochs`` (None: stage 03's).
+
+    ``warmup_epochs``: the hybrid loss's MSE-only warm start (SOC 5.3: 30 epochs).
+    ``max_train_examples`` (GPP): training cell-years drawn once, the same for every member
+    (None: all). ``bootstrap``: test resamples of the paired bootstrap CIs (paper: 1,000).
+    """
+
+    members: int = 5
+    epochs: int | None = None
+    warmup_epochs: int = 30
+    max_train_examples: int | None = None
+    bootstrap: int = 1000
+
+
+@dataclass(frozen=True)
 class GPPConfig:
     """Sizes of the GPP study (Climate2GPP-like data, GeoHet)."""
 
@@ -110,6 +127,7 @@ class GPPConfig:
     n_heads: int = 4
     sec43: Section43Config = field(default_factory=Section43Config)
     ablation: AblationConfig = field(default_factory=AblationConfig)
+    uq: UQConfig = field(default_factory=UQConfig)  # stage 05 (beyond the paper for GPP)
 
     @property
     def train_years(self) -> tuple[int, ...]:
@@ -151,6 +169,7 @@ class SOCConfig:
     # scaled learning rate (soc.configs.full_batch_lr): far fewer, cheaper steps on a CPU
     full_batch: bool = False
     ablation: AblationConfig = field(default_factory=AblationConfig)  # stage 04 (Table 11)
+    uq: UQConfig = field(default_factory=UQConfig)  # stage 05 (Tables 7-9, 12)
 
     def samples(self, region: str) -> int:
         """Number of samples of ``region``."""
@@ -200,11 +219,13 @@ def _build_profiles() -> dict[str, Profile]:
                                   gnnwr_patience=10, gtnnwr_epochs=10, gtnnwr_references=128,
                                   gtwr_bw_max=300, gtwr_n_focal=2000, gtwr_log_tau_tol=0.3),
             ablation=AblationConfig(seeds=2, epochs=1, max_train_examples=200),
+            uq=UQConfig(members=3, epochs=1, max_train_examples=200, bootstrap=200),
         ),
         soc=SOCConfig(n_samples=(("africa", 400), ("europe", 250), ("global", 800)),
                       patch_size=16, model_scale=0.125, epochs=3, vit_dim=32, vit_depth=2,
                       vit_heads=2, vit_patch=8, vit_epochs=2, vit_warmup_epochs=1,
-                      full_batch=True, ablation=AblationConfig(seeds=2, epochs=3)),
+                      full_batch=True, ablation=AblationConfig(seeds=2, epochs=3),
+                      uq=UQConfig(members=3, epochs=4, warmup_epochs=2, bootstrap=200)),
     )
     default = Profile(
         name="default",
@@ -232,12 +253,18 @@ def _build_profiles() -> dict[str, Profile]:
             # stage 04: 20 variants x 3 seeds in ~25 min on 2 cores: 1,800 training and 900
             # validation cell-years drawn once, 4 epochs each (~2 % of stage 03's steps)
             ablation=AblationConfig(seeds=3, epochs=4, max_train_examples=1800),
+            # stage 05: 5 members with a variance head, 4,000 training cell-years, 6 epochs;
+            # CIs resample whole cell-years (~3,700 groups of 46 samples): 300 resamples
+            uq=UQConfig(members=5, epochs=6, max_train_examples=4000, bootstrap=300),
         ),
         soc=SOCConfig(n_samples=(("africa", 4000), ("europe", 2500), ("global", 8000)),
                       patch_size=32, model_scale=0.25, epochs=150, vit_dim=64, vit_depth=3,
                       vit_heads=4, vit_patch=8, vit_epochs=6, vit_warmup_epochs=2,
                       # 40 full-batch epochs: stage 03's validation RMSE levels off by ~40
-                      full_batch=True, ablation=AblationConfig(seeds=3, epochs=40)),
+                      full_batch=True, ablation=AblationConfig(seeds=3, epochs=40),
+                      # stage 05: two 5-member ensembles, 60 full-batch epochs each (the
+                      # hybrid's paper warm start of 30 MSE-only epochs, then 30 with the NLL)
+                      uq=UQConfig(members=5, epochs=60, warmup_epochs=30)),
     )
     paper = Profile(
         name="paper",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .io import read_json, write_json
+from .io import atomic_path, read_json, write_json
 from .progress import progress_bar
 from .runtime import LOG
 
@@ -52,14 +52,32 @@ class RunCache:
         return rec
 
     def put(self, config: Mapping[str, Any], seed: int, metrics: Mapping[str, float],
-            seconds: float) -> dict:
-        """Write the run's record atomically; returns it."""
+            seconds: float, arrays: Mapping[str, np.ndarray] | None = None) -> dict:
+        """Write the run's record atomically; returns it. ``arrays`` (a run's predictions)
+        go to ``<key>_seed<seed>.npz`` first, so a record never points at a missing file."""
         rec = {"config": json.loads(json.dumps(dict(config), default=str)), "seed": int(seed),
                "metrics": {k: float(v) for k, v in metrics.items()},
                "seconds": round(float(seconds), 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self.root.mkdir(parents=True, exist_ok=True)
+        if arrays is not None:
+            with atomic_path(self.arrays_path(config, seed)) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            rec["arrays"] = sorted(arrays)
         write_json(rec, self.path(config, seed))
         return rec
+
+    def arrays_path(self, config: Mapping[str, Any], seed: int) -> Path:
+        return self.root / f"{config_key(config)}_seed{int(seed)}.npz"
+
+    def get_arrays(self, config: Mapping[str, Any], seed: int) -> dict[str, np.ndarray] | None:
+        """The arrays stored with the run (None when the run or its arrays are missing)."""
+        rec = self.get(config, seed)
+        path = self.arrays_path(config, seed)
+        if rec is None or "arrays" not in rec or not path.exists():
+            return None
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
 
 
 def run_sweep(variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from torch_geometric.nn import GCNConv
 
 from ..embeddings import apply_rope
+from ..uq.losses import bounded_log_variance
 
 
 def elu_feature_map(x: Tensor) -> Tensor:
@@ -213,6 +214,11 @@ class GeoHetConfig:
     # ours, off by default (the paper's decoder): add the encoded features of step t to the
     # condition query of step t, a skip around cross-attention (see GeoHet.forward)
     query_skip: bool = False
+    # ours, beyond the paper (stage 05): a second linear head giving a bounded log-variance per
+    # step (SOC paper 3.8, Algorithm 1), on the scale of the standardised target
+    variance_head: bool = False
+    s_min: float = -8.0
+    s_max: float = 4.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -237,12 +243,25 @@ class GeoHet(nn.Module):
                                                cfg.dropout, batch_first=True, norm_first=True)
             self.decoder = nn.TransformerDecoder(layer, cfg.dec_layers)
         self.head = nn.Linear(cfg.d_model, 1)
+        self.var_head = nn.Linear(cfg.d_model, 1) if cfg.variance_head else None
 
     def forward(self, x: Tensor, cluster: Tensor, steps: Tensor) -> Tensor:
         """``x`` (B, L, F), ``cluster`` (B,), ``steps`` (B, L) step-of-year indices."""
+        return self.head(self.features(x, cluster, steps)).squeeze(-1)
+
+    def forward_dist(self, x: Tensor, cluster: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and bounded log-variance (B, L) of each step (``variance_head=True``)."""
+        if self.var_head is None:
+            raise ValueError("this GeoHet has no variance head: build it with variance_head=True")
+        z = self.features(x, cluster, steps)
+        raw = self.var_head(z).squeeze(-1)
+        return self.head(z).squeeze(-1), bounded_log_variance(raw, self.cfg.s_min, self.cfg.s_max)
+
+    def features(self, x: Tensor, cluster: Tensor, steps: Tensor) -> Tensor:
+        """The decoder's output Z (B, L, d) the heads read (the encoder's without a decoder)."""
         memory = self.encoder(x)
         if self.decoder is None:  # encoder only: one value per step from its features
-            return self.head(memory).squeeze(-1)
+            return memory
         cond = self.conditions()  # (C, T, d) for the whole graph
         tgt = cond[cluster[:, None], steps]  # (B, L, d): each sample's condition sequence
         if self.cfg.query_skip:
@@ -250,8 +269,7 @@ class GeoHet(nn.Module):
             # only through softmax cross-attention over all L steps, which must learn to align
             # t with t; the skip hands them to step t's query directly
             tgt = tgt + memory
-        z = self.decoder(tgt, memory)
-        return self.head(z).squeeze(-1)
+        return self.decoder(tgt, memory)
 
     def condition_vectors(self) -> Tensor:
         """The final condition vectors v^final (clusters, steps, d) for maps and analysis."""

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine import BaseTask, History, OptimConfig, fit_task
+from ..uq.losses import beta_nll, gaussian_nll
 from .datamodule import GPPDataModule
 from .samples import SampleCache, iterate_batches
 
@@ -40,6 +41,11 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA only
     max_batches: int | None = None  # cap per epoch (benchmarks, smoke runs)
+    # "mse" (the paper); with GeoHet's variance head (stage 05, beyond the paper): "nll"
+    # (SOC Eq. 4) or "beta_nll" (SOC Eq. 5, weight sg[sigma^(2 beta)]); both select the best
+    # epoch by the validation NLL instead of the RMSE
+    loss: str = "mse"
+    beta: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,38 +65,73 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return o.lr_decayed if o.factor_at(epoch) != 1.0 else o.lr
 
 
+LOSSES: tuple[str, ...] = ("mse", "nll", "beta_nll")
+
+
 class GeoHetTask(BaseTask):
-    """GeoHet under the engine: MSE on ``y / y_scale``; validation RMSE in GPP units."""
+    """GeoHet under the engine: MSE on ``y / y_scale`` (or, with the variance head, the NLL
+    of ``cfg.loss``); validation RMSE in GPP units (and NLL on the scaled target)."""
 
     monitor = "val_rmse"
     find_unused_parameters = True  # e.g. node embeddings a step does not reach
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, y_scale: float,
                  model_config: dict | None = None):
+        if cfg.loss not in LOSSES:
+            raise ValueError(f"unknown loss {cfg.loss!r}: choose one of {', '.join(LOSSES)}")
+        if cfg.loss != "mse" and getattr(model, "var_head", None) is None:
+            raise ValueError(f"loss {cfg.loss!r} needs GeoHet's variance head "
+                             "(GeoHetConfig(variance_head=True))")
         super().__init__(model, optim_config(cfg), cfg.seed,
                          {"model_config": model_config or {}, "train_config": cfg.to_dict()})
         self.y_scale = float(y_scale)
+        self.loss, self.beta = cfg.loss, cfg.beta
+        if self.loss != "mse":
+            self.monitor = "val_nll"
+
+    def _dist(self, x: Tensor, c: Tensor, s: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self.loss == "mse":
+            return self.model(x, c, s).float(), None
+        mean, log_var = self.model.forward_dist(x, c, s)
+        return mean.float(), log_var.float()
 
     def training_loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict, int]:
         x, y, c, s = batch
         self._steps = y.shape[1]  # samples per cell-year (46 eight-day steps)
-        loss = nn.functional.mse_loss(self.model(x, c, s).float(), y / self.y_scale)
-        return loss, {"mse": loss}, y.shape[0]
+        mean, log_var = self._dist(x, c, s)
+        target = y / self.y_scale
+        mse = nn.functional.mse_loss(mean, target)
+        if log_var is None:
+            return mse, {"mse": mse}, y.shape[0]
+        loss = (beta_nll(mean, log_var, target, self.beta) if self.loss == "beta_nll"
+                else gaussian_nll(mean, log_var, target))
+        return loss, {"mse": mse.detach(), "nll": loss.detach()}, y.shape[0]
 
     def train_record(self, means: dict[str, float]) -> dict[str, float]:
-        return {"train_rmse": math.sqrt(means["mse"]) * self.y_scale}
+        rec = {"train_rmse": math.sqrt(means["mse"]) * self.y_scale}
+        if "nll" in means:
+            rec["train_loss"] = means["nll"]
+        return rec
 
     def samples_in(self, items: float) -> float:
         return items * getattr(self, "_steps", 1)
 
     def validation_sums(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
         x, y, c, s = batch
-        err = self.model(x, c, s).float() * self.y_scale - y
-        return {"sq": torch.sum(err.double() ** 2),
-                "n": torch.tensor(float(y.numel()), device=y.device)}
+        mean, log_var = self._dist(x, c, s)
+        err = mean * self.y_scale - y
+        n = torch.tensor(float(y.numel()), device=y.device)
+        sums = {"sq": torch.sum(err.double() ** 2), "n": n}
+        if log_var is not None:  # Gaussian NLL with its constant, on the scaled target
+            sums["nll"] = gaussian_nll(mean, log_var, y / self.y_scale, full=True).double() * n
+        return sums
 
     def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
-        return {"val_rmse": math.sqrt(sums["sq"] / max(sums["n"], 1.0))}
+        n = max(sums["n"], 1.0)
+        out = {"val_rmse": math.sqrt(sums["sq"] / n)}
+        if "nll" in sums:
+            out["val_nll"] = sums["nll"] / n
+        return out
 
     def checkpoint_extra(self) -> dict:
         return {"y_scale": self.y_scale}
@@ -113,6 +154,27 @@ def predict(model: nn.Module, cache: SampleCache, examples: np.ndarray, cell_clu
                                 enabled=amp and device.type == "cuda"):
                 out.append(model(x, c, s).float().cpu().numpy())
     return np.concatenate(out) * y_scale if out else np.empty((0, cache.target.shape[2]))
+
+
+def predict_dist(model: nn.Module, cache: SampleCache, examples: np.ndarray,
+                 cell_cluster: np.ndarray, y_scale: float, batch_size: int = 1024,
+                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Predictive mean and variance (n_examples, 46) in the target's units (and its square)
+    of a GeoHet with a variance head (float32 throughout)."""
+    device = torch.device(device)
+    model.eval()
+    means, variances = [], []
+    with torch.no_grad():
+        for x, _, c, s in iterate_batches(cache, examples, cell_cluster, batch_size, False,
+                                          device=device):
+            mean, log_var = model.forward_dist(x, c, s)
+            means.append(mean.float().cpu().numpy())
+            variances.append(torch.exp(log_var.float()).cpu().numpy())
+    if not means:
+        empty = np.empty((0, cache.target.shape[2]))
+        return empty, empty
+    return (np.concatenate(means) * y_scale,
+            np.concatenate(variances).astype(np.float64) * y_scale ** 2)
 
 
 def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.ndarray,

@@ -18,12 +18,13 @@ default (PyTorch's default, on the standardised log target).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+from ..uq.losses import beta_nll, gaussian_nll  # noqa: F401  (Eqs. 4-5, shared with GPP)
 
 LOSS_KINDS: tuple[str, ...] = ("huber", "nll", "beta_nll", "mse_plus_nll")
 
@@ -36,29 +37,6 @@ def huber_loss(pred: Tensor, target: Tensor, delta: float = 1.0,
                mask: Tensor | None = None) -> Tensor:
     """Mean Huber loss: ``r**2 / 2`` for ``|r| <= delta``, ``delta (|r| - delta / 2)`` above."""
     return F.huber_loss(_masked(pred, mask), _masked(target, mask), delta=delta)
-
-
-def gaussian_nll(pred: Tensor, log_var: Tensor, target: Tensor, mask: Tensor | None = None,
-                 full: bool = False) -> Tensor:
-    """Eq. (4): ``1/(2N) sum_i [exp(-s_i) (y_i - y_hat_i)**2 + s_i]`` (+ ``0.5 log 2 pi``)."""
-    pred, log_var, target = (_masked(t, mask) for t in (pred, log_var, target))
-    nll = 0.5 * (torch.exp(-log_var) * (target - pred) ** 2 + log_var)
-    if full:
-        nll = nll + 0.5 * math.log(2 * math.pi)
-    return nll.mean()
-
-
-def beta_nll(pred: Tensor, log_var: Tensor, target: Tensor, beta: float = 0.5,
-             mask: Tensor | None = None, full: bool = False) -> Tensor:
-    """Eq. (5): Eq. (4) per sample weighted by ``sg[sigma_i**(2 beta)] = sg[exp(beta s_i)]``.
-
-    ``beta = 0`` is Eq. (4); ``beta = 1`` gives the mean an MSE-like gradient.
-    """
-    pred, log_var, target = (_masked(t, mask) for t in (pred, log_var, target))
-    nll = 0.5 * (torch.exp(-log_var) * (target - pred) ** 2 + log_var)
-    if full:
-        nll = nll + 0.5 * math.log(2 * math.pi)
-    return (torch.exp(beta * log_var).detach() * nll).mean()
 
 
 def local_morans_i(y: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,

@@ -44,15 +44,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..uq.losses import bounded_log_variance  # noqa: F401  (Algorithm 1, shared)
 from .configs import SpTGNNConfig
 from .encoders import MultiScalePositionalEncoder, TemporalFourierEncoder, make_mlp
 from .moe import ConcatFusion, MoEFusion
 from .rgat import MLPStack, RGATStack, select_relations
-
-
-def bounded_log_variance(raw: Tensor, s_min: float, s_max: float) -> Tensor:
-    """Algorithm 1: ``s = s_min + (s_max - s_min) * (1 + tanh(raw)) / 2`` in ``[s_min, s_max]``."""
-    return s_min + (s_max - s_min) * 0.5 * (1.0 + torch.tanh(raw))
 
 
 def _get(batch: Any, key: str, required: bool = True) -> Tensor | None:

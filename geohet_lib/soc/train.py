@@ -290,11 +290,15 @@ class SpTGNNTask(BaseTask):
         return 0.0 if warm else self.cfg.lambda_nll
 
     def _loss(self, out: dict, y: Tensor, moran: Tensor | None, mask: Tensor, aux: bool):
+        """Training (``aux``): Eq. (3) with this epoch's lambda_nll (0 in the warm start).
+        Validation: the main term with the run's final lambda_nll at every epoch, so that the
+        best epoch is chosen by the objective the run ends with (a warm-start epoch, whose
+        variance head is untrained, cannot win on MSE alone)."""
         c = self.cfg
         return sptgnn_loss(out, y, moran, None if aux else {},
                            c.lambda_aux if aux else 0.0, c.lb_weight if aux else 0.0,
                            c.entropy_weight if aux else 0.0, self.loss_kind, c.beta,
-                           self._lam_nll(), c.huber_delta, mask=mask)
+                           self._lam_nll() if aux else c.lambda_nll, c.huber_delta, mask=mask)
 
     def training_loss(self, seeds: Tensor) -> tuple[Tensor, dict[str, Tensor], int]:
         amp = self.trainer.precision == "bf16-mixed"
