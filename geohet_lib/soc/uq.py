@@ -75,6 +75,18 @@ PAPER_TABLE9: dict[str, dict[str, tuple[float, ...]]] = {
                  "Epistemic frac.": (0.000, 0.266, 0.243, 0.231, 0.231)},
 }
 
+#: SOC paper Table 12 (standardised Africa test residuals, post-calibration moments)
+PAPER_TABLE12: dict[str, dict[str, float]] = {
+    "hybrid": {"Shapiro-Wilk W": 0.934, "Shapiro-Wilk p": 1e-16, "BP z2~sigma LM": 9.94,
+               "BP z2~sigma p": 0.0016, "BP z2~mu LM": 0.42, "BP z2~mu p": 0.516,
+               "mean(z)": -0.139, "var(z)": 1.212, "Cov@95 (VP)": 0.981},
+    "beta-NLL": {"Shapiro-Wilk W": 0.947, "Shapiro-Wilk p": 1e-15, "BP z2~sigma LM": 0.26,
+                 "BP z2~sigma p": 0.609, "BP z2~mu LM": 10.14, "BP z2~mu p": 0.0015,
+                 "mean(z)": -0.094, "var(z)": 1.083, "Cov@95 (VP)": 0.990},
+}
+#: the paper's Breusch-Pagan reading: hybrid z2 ~ sigma (not mu), beta-NLL z2 ~ mu (not sigma)
+PAPER_BP_SIGMA_NOT_MU: dict[str, bool] = {"hybrid": True, "beta-NLL": False}
+
 
 def member_config(region: str, loss_kind: str, epochs: int, warmup_epochs: int,
                   full_batch: bool | None) -> dict[str, Any]:

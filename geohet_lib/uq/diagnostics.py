@@ -12,6 +12,7 @@ independence of the residuals (SOC 6.1, "per-sample independence").
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from scipy.spatial import cKDTree
 
 from geohet_lib.geo import lonlat_to_unit_sphere
 from geohet_lib.uq.metrics import _as_1d, _check_predictive, _same_length
+
+if TYPE_CHECKING:  # libpysal / esda are imported when used
+    from libpysal.weights import W
 
 __all__ = ["shapiro_wilk", "breusch_pagan", "standardised_residuals", "weights_from_edges",
            "weights_knn", "morans_i", "local_morans", "morans_i_by_hand"]
@@ -73,7 +77,7 @@ def breusch_pagan(z: ArrayLike, regressor: ArrayLike) -> dict:
     return {"LM": float(lm), "p": float(lm_p), "F": float(f), "F p": float(f_p)}
 
 
-def weights_from_edges(edge_index: ArrayLike, n: int, weight: ArrayLike | None = None):
+def weights_from_edges(edge_index: ArrayLike, n: int, weight: ArrayLike | None = None) -> W:
     """Row-standardised libpysal ``W`` from a ``(2, E)`` edge list (PyG convention: a message
     flows from ``edge_index[0]`` to ``edge_index[1]``, so the neighbours of node ``i`` are the
     sources of the edges into ``i``). Not symmetrised; self-loops dropped; duplicate pairs
@@ -109,7 +113,7 @@ def weights_from_edges(edge_index: ArrayLike, n: int, weight: ArrayLike | None =
     return w
 
 
-def weights_knn(lat: ArrayLike, lon: ArrayLike, k: int = 8):
+def weights_knn(lat: ArrayLike, lon: ArrayLike, k: int = 8) -> W:
     """Row-standardised libpysal ``W`` of the ``k`` nearest neighbours on the sphere (chord
     distance between unit vectors, monotone in great-circle distance; ``scipy cKDTree``).
     ``lat``, ``lon`` in degrees. A point is never its own neighbour (also with duplicates)."""
@@ -131,7 +135,7 @@ def weights_knn(lat: ArrayLike, lon: ArrayLike, k: int = 8):
     return w
 
 
-def _check_values(values: ArrayLike, w) -> np.ndarray:
+def _check_values(values: ArrayLike, w: W) -> np.ndarray:
     v = _as_1d("values", values)
     if v.size != w.n:
         raise ValueError(f"values has {v.size} entries for a W on {w.n} nodes")
@@ -140,7 +144,7 @@ def _check_values(values: ArrayLike, w) -> np.ndarray:
     return v
 
 
-def morans_i(values: ArrayLike, w, permutations: int = 999, seed: int = 0) -> dict:
+def morans_i(values: ArrayLike, w: W, permutations: int = 999, seed: int = 0) -> dict:
     """Global Moran's I (esda ``Moran``, row-standardised) -> ``{"I", "EI", "z", "p_norm",
     "p_sim"}``; ``z``/``p_norm`` under normality, ``p_sim`` from ``permutations`` permutations
     drawn from numpy's global RNG seeded with ``seed`` (its previous state is restored)."""
@@ -158,7 +162,7 @@ def morans_i(values: ArrayLike, w, permutations: int = 999, seed: int = 0) -> di
             "p_norm": float(mi.p_norm), "p_sim": p_sim}
 
 
-def local_morans(values: ArrayLike, w, permutations: int = 999, seed: int = 0,
+def local_morans(values: ArrayLike, w: W, permutations: int = 999, seed: int = 0,
                  alpha: float = 0.05) -> pd.DataFrame:
     """Local Moran's I (esda ``Moran_Local``, conditional permutations) per node: columns
     ``Is``, ``quadrant`` (1 HH, 2 LH, 3 LL, 4 HL), ``label`` (the quadrant's name, or

@@ -26,6 +26,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("package, forbidden", [("soc", ("gpp",)), ("baselines", ("gpp", "soc")),
+                                                ("uq", ("gpp", "soc")),
                                                 ("gpp", ("soc",))])
 def test_no_cross_study_imports(package, forbidden):
     bad = {}

@@ -72,3 +72,22 @@ def test_noise_verdict_against_two_standard_errors():
     assert noise_verdict([0.9, 1.0, 1.1], np.array([0.9, 1.0, 1.1]) + 2.01 * se) == "holds"
     assert noise_verdict([0.9, 1.0, 1.1], np.array([0.9, 1.0, 1.1]) + 1.99 * se) == "within noise"
     assert noise_verdict([1.0], [2.0, 2.1]) == "n/a (one seed)"
+
+
+def test_cache_keeps_a_run_s_arrays_beside_its_record(tmp_path):
+    import numpy as np
+
+    from geohet_lib.sweep import RunCache
+
+    cache, cfg = RunCache(tmp_path), {"model": "a", "epochs": 2}
+    assert cache.get_arrays(cfg, 0) is None
+    cache.put(cfg, 0, {"rmse": 1.0}, 0.5)  # a record without arrays
+    assert cache.get_arrays(cfg, 0) is None
+    arrays = {"mean": np.arange(6.0).reshape(2, 3), "var": np.ones(3, np.float32)}
+    rec = cache.put(cfg, 1, {"rmse": 2.0}, 0.5, arrays=arrays)
+    assert rec["arrays"] == ["mean", "var"]
+    got = cache.get_arrays(cfg, 1)
+    assert set(got) == {"mean", "var"} and got["var"].dtype == np.float32
+    np.testing.assert_array_equal(got["mean"], arrays["mean"])
+    assert cache.get_arrays({"model": "b", "epochs": 2}, 1) is None
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind

@@ -136,3 +136,45 @@ def test_query_skip_adds_the_step_features_to_the_condition_query():
     y.pow(2).mean().backward()
     assert skip.conditions.node_emb.grad.abs().sum() > 0
     assert skip.encoder.mix.weight.grad.abs().sum() > 0
+
+
+def test_variance_head_shapes_bounds_and_gradients():
+    m = _model(variance_head=True, s_min=-3.0, s_max=2.0)
+    x = torch.randn(3, 46, 5)
+    cluster, steps = torch.tensor([0, 2, 5]), torch.arange(46).expand(3, 46)
+    mean, log_var = m.forward_dist(x, cluster, steps)
+    assert mean.shape == log_var.shape == (3, 46)
+    assert torch.all(log_var >= -3.0) and torch.all(log_var <= 2.0)
+    torch.testing.assert_close(mean, m(x, cluster, steps))  # the mean head is forward's
+    log_var.sum().backward()
+    assert m.var_head.weight.grad.abs().sum() > 0
+    assert m.head.weight.grad is None  # the variance does not read the mean head
+    with pytest.raises(ValueError, match="variance_head=True"):
+        _model().forward_dist(x, cluster, steps)
+    assert "var_head.weight" not in _model().state_dict()  # older checkpoints still load
+
+
+def test_variance_head_tiny_overfit_with_beta_nll():
+    from geohet_lib.uq.losses import beta_nll
+
+    m = _model(variance_head=True)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(8, 46, 5, generator=g)
+    cluster, steps = torch.arange(8) % 6, torch.arange(46).expand(8, 46)
+    # heteroscedastic target: noise sd 0.05 on the first half of the cells, 0.5 on the rest
+    # (fresh noise at every step, so the mean cannot memorise it)
+    sd = torch.where(cluster[:, None] < 4, 0.05, 0.5).expand(8, 46)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(300):
+        y = torch.sin(x[..., 0]) + sd * torch.randn(8, 46, generator=g)
+        mean, log_var = m.forward_dist(x, cluster, steps)
+        loss = beta_nll(mean, log_var, y, beta=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        mean, log_var = m.forward_dist(x, cluster, steps)
+    low, high = log_var[cluster < 4].exp().mean(), log_var[cluster >= 4].exp().mean()
+    assert high > 2 * low  # the head learned which cells are noisy
+    assert 0.12 < high < 0.5  # and the noisy cells' variance (0.5² = 0.25) within a factor 2
+    assert torch.mean((mean - torch.sin(x[..., 0])) ** 2) < 0.2

@@ -169,3 +169,31 @@ def test_write_table(tmp_path):
     csv, md = write_table(df, "t", tmp_path, "Title", "a note")
     assert pd.read_csv(csv).shape == (2, 2)
     assert md.read_text().startswith("# Title\n\n| a | b |") and "a note" in md.read_text()
+
+
+def test_beta_nll_training_selects_by_validation_nll_and_predicts_a_variance(prepared, smoke_profile):
+    from geohet_lib.gpp.train import predict_dist
+
+    cache, graph, split, _ = prepared
+    torch.manual_seed(0)
+    model, cfg = S.make_geohet(smoke_profile, graph, cache.features.shape[-1], variance_head=True)
+    tc = TrainConfig(epochs=2, batch_size=16, patience=None, seed=0, loss="beta_nll",
+                     max_batches=3)
+    model, hist, y_scale = fit(model, cache, split.train[:64], split.val[:32], split.cell_cluster,
+                               tc, progress=False, model_config=cfg.to_dict())
+    assert len(hist.val_rmse) == 2
+    mean, var = predict_dist(model, cache, split.test[:10], split.cell_cluster, y_scale)
+    assert mean.shape == var.shape == (10, 46) and np.all(var > 0)
+    np.testing.assert_allclose(mean, predict(model, cache, split.test[:10], split.cell_cluster,
+                                             y_scale), rtol=1e-5, atol=1e-4)
+
+
+def test_uncertainty_losses_need_the_variance_head(prepared, smoke_profile):
+    cache, graph, split, _ = prepared
+    model, _ = S.make_geohet(smoke_profile, graph, cache.features.shape[-1])
+    with pytest.raises(ValueError, match="variance head"):
+        fit(model, cache, split.train[:8], split.val[:8], split.cell_cluster,
+            TrainConfig(epochs=1, batch_size=8, loss="nll"), progress=False)
+    with pytest.raises(ValueError, match="unknown loss"):
+        fit(model, cache, split.train[:8], split.val[:8], split.cell_cluster,
+            TrainConfig(epochs=1, batch_size=8, loss="huber"), progress=False)
