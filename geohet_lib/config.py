@@ -127,7 +127,8 @@ class GPPConfig:
     n_heads: int = 4
     sec43: Section43Config = field(default_factory=Section43Config)
     ablation: AblationConfig = field(default_factory=AblationConfig)
-    uq: UQConfig = field(default_factory=UQConfig)  # stage 05 (beyond the paper for GPP)
+    # stage 05 (beyond the paper for GPP); CIs resample cell-years: 200 resamples at this size
+    uq: UQConfig = field(default_factory=lambda: UQConfig(bootstrap=200))
 
     @property
     def train_years(self) -> tuple[int, ...]:

@@ -116,19 +116,28 @@ class SpTGNN(nn.Module):
         dtype = out["covariates"].dtype
         return {k: v.to(dtype) for k, v in out.items()}
 
-    def forward(self, batch: Any) -> dict[str, Any]:
+    def representations(self, batch: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Each node's representation at every stage of Algorithm 1: ``fused`` (the MoE
+        output), ``pre_graph`` (Pre-MLP: what enters the RGAT stack), ``graph`` (the stack's
+        output) and ``embedding`` (Post-MLP ``h*``, what the heads read); and the MoE's
+        auxiliary losses."""
         cfg = self.cfg
         fused, aux = self.fusion(self.encode(batch))
-        h = self.pre_mlp(fused)
+        h0 = self.pre_mlp(fused)
         if cfg.use_graph:
             ei, et = _get(batch, "edge_index"), _get(batch, "edge_type")
             ew = _get(batch, "edge_weight", required=False)
             if cfg.spatial_only:
                 ei, et, ew = select_relations(ei, et, ew, keep=(0,))
-            h = self.gnn(h, ei, et, ew)
+            g = self.gnn(h0, ei, et, ew)
         else:
-            h = self.gnn(h)
-        h = self.post_mlp(h)
+            g = self.gnn(h0)
+        return {"fused": fused, "pre_graph": h0, "graph": g, "embedding": self.post_mlp(g)}, aux
+
+    def forward(self, batch: Any) -> dict[str, Any]:
+        cfg = self.cfg
+        reps, aux = self.representations(batch)
+        h = reps["embedding"]
         log_var = None
         if self.head_sigma is not None:
             log_var = bounded_log_variance(self.head_sigma(h).squeeze(-1), cfg.s_min, cfg.s_max)

@@ -19,12 +19,14 @@ CHAIN = [
     ("04_ablations", "gpp", "gpp_04_"),
     ("05_uq_calibration", "gpp", "gpp_05_"),
     ("06_diagnostics", "gpp", "gpp_06_"),
+    ("07_embedding_maps", "gpp", "gpp_07_"),
     ("01_dataset_building_soc", "soc", "soc_01_"),
     ("02_graph_construction_soc", "soc", "soc_02_"),
     ("03_training_soc", "soc", "soc_03_"),
     ("04_ablations_soc", "soc", "soc_04_"),
     ("05_uq_calibration_soc", "soc", "soc_05_"),
     ("06_diagnostics_soc", "soc", "soc_06_"),
+    ("07_embedding_maps_soc", "soc", "soc_07_"),
 ]
 CHAIN = [c for c in CHAIN if (NOTEBOOKS / f"{c[0]}.ipynb").exists()]
 
