@@ -205,7 +205,6 @@ def _recovery_row(scores: np.ndarray, y: np.ndarray, name: str) -> dict:
     """One truth column against the PCs; rows with non-finite truth dropped."""
     mask = np.isfinite(y)
     s, yy = scores[mask], y[mask]
-    k = scores.shape[1]
     row = {"truth": name, "max |r| (PC1-k)": np.nan, "best PC": pd.NA, "r PC1": np.nan,
            "R2 (linear on PC1-k)": np.nan, "n": int(mask.sum())}
     if yy.size < 2 or np.ptp(yy) == 0:
@@ -214,15 +213,14 @@ def _recovery_row(scores: np.ndarray, y: np.ndarray, name: str) -> dict:
     if np.isfinite(r).any():
         best = int(np.nanargmax(np.abs(r)))
         row.update({"max |r| (PC1-k)": float(abs(r[best])), "best PC": best + 1, "r PC1": float(r[0])})
-    if k >= 1:
-        row["R2 (linear on PC1-k)"] = float(LinearRegression().fit(s, yy).score(s, yy))
+    row["R2 (linear on PC1-k)"] = float(LinearRegression().fit(s, yy).score(s, yy))
     return row
 
 
 def recovery_table(
     scores: np.ndarray, truth: pd.DataFrame, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """How well PCA scores ``(n, k)`` recover each hidden truth column (section 4.5, scored on synthetic truth).
+    """How well PCA scores ``(n, k)`` recover each hidden truth column (section 4.5, synthetic truth).
 
     Per column: the largest |Pearson r| with one PC and which PC (1-based), the signed r with PC1,
     the in-sample R² of an OLS fit on all k PCs, and the number of rows used (NaN truth dropped).
@@ -242,7 +240,8 @@ def recovery_table(
     if missing:
         raise ValueError(f"columns not in truth: {missing}")
     rows = [_recovery_row(s, truth[c].to_numpy(dtype=np.float64, na_value=np.nan), str(c)) for c in columns]
-    out = pd.DataFrame(rows, columns=["truth", "max |r| (PC1-k)", "best PC", "r PC1", "R2 (linear on PC1-k)", "n"])
+    cols = ["truth", "max |r| (PC1-k)", "best PC", "r PC1", "R2 (linear on PC1-k)", "n"]
+    out = pd.DataFrame(rows, columns=cols)
     out["best PC"] = out["best PC"].astype("Int64")
     return out
 
@@ -360,7 +359,8 @@ def _check_box(name: str, box: tuple[float, float, float, float]) -> tuple[float
         raise ValueError(f"boxes[{name!r}] must be (lat_min, lat_max, lon_min, lon_max), got {box!r}")
     la0, la1, lo0, lo1 = vals
     if not (-90 <= la0 <= la1 <= 90 and -180 <= lo0 <= lo1 <= 180):
-        raise ValueError(f"boxes[{name!r}] needs -90<=lat_min<=lat_max<=90, -180<=lon_min<=lon_max<=180, got {box!r}")
+        raise ValueError(f"boxes[{name!r}] needs -90<=lat_min<=lat_max<=90 and "
+                         f"-180<=lon_min<=lon_max<=180, got {box!r}")
     return la0, la1, lo0, lo1
 
 
