@@ -65,8 +65,7 @@ PAPER_TABLE5: dict[str, dict[str, float]] = {
 }
 
 #: SOC paper Table 10: Africa test split (n = 682), g/kg and %. The paper has no single-model
-#: SpTGNN test row (Table 4 and Table 11 are validation numbers); its ensembles are a later
-#: issue here.
+#: SpTGNN test row (Table 4 and Table 11 are validation numbers); its ensembles are stage 05's.
 PAPER_TABLE10: dict[str, dict[str, Any]] = {
     "XGBoost": {"label": "XGBoost (covariates only)", "n_test": 682, "MAE": 2.52,
                 "RMSE": 3.84, "MAPE": 25.2, "R2": 0.715, "later": False},
@@ -563,7 +562,8 @@ def build_table10(results) -> pd.DataFrame:
 
     ``results``: method -> ``{"n_test", "MAE", "RMSE", "MAPE", "R2"}`` for any of
     ``"XGBoost"``, ``"SpTGNN"`` (single model, transductive), ``"SpTGNN (inductive)"``; the
-    ensembles of the paper are listed with their values and marked as a later issue. Claims
+    ensembles of the paper are listed with their values and point to stage 05, which trains
+    them (``tables/soc_table10_ensembles``). Claims
     (paper 5.4): SpTGNN beats XGBoost on test RMSE and on MAPE (the paper's numbers are its
     5-member ensemble's: 3.51 vs 3.84, 22.9 vs 25.2 %).
     """
@@ -571,8 +571,9 @@ def build_table10(results) -> pd.DataFrame:
     rows = []
     for key, p in PAPER_TABLE10.items():
         r = res.get(key)
-        note = "later issue (ensembles / UQ not run here)" if p["later"] else (
-            "" if r is not None else "not run")
+        note = ("stage 05: notebook 05_uq_calibration_soc, tables/soc_table10_ensembles"
+                if p["later"] else
+                "" if r is not None else "not run")
         if key == "SpTGNN":
             note = (note + "; " if note else "") + "paper gives no single-model test row"
         if key == "SpTGNN (inductive)":

@@ -92,7 +92,7 @@ def test_table10_claims_follow_the_numbers():
     assert "MAPE (paper 22.9 vs 25.2 %): does not hold" in c
     assert t.loc["SpTGNN (inductive)", "claim"].endswith("does not hold")
     for ens in ("beta-NLL ensemble", "SpTGNN ensemble"):
-        assert "later issue" in t.loc[ens, "note"] and np.isnan(t.loc[ens, "RMSE"])
+        assert "stage 05" in t.loc[ens, "note"] and np.isnan(t.loc[ens, "RMSE"])
     assert t.loc["SpTGNN ensemble", "paper RMSE"] == 3.51
     t = s3.build_table10({"SpTGNN": res["SpTGNN"]}).set_index("method")
     assert "n/a (not run)" in t.loc["SpTGNN", "claim"] and t.loc["XGBoost", "note"] == "not run"
