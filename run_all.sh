@@ -44,6 +44,9 @@ case "$DEVICE" in auto|cpu|cuda) ;; *) echo "run_all.sh: --device must be auto, 
 if [[ ! "$DEVICES" =~ ^[1-9][0-9]*$ ]]; then
   echo "run_all.sh: --devices must be a positive number of processes (GPUs, or CPU processes) (got '$DEVICES')" >&2; exit 2
 fi
+if [[ ! "$SEED" =~ ^[0-9]+$ ]]; then
+  echo "run_all.sh: --seed must be a non-negative integer such as 0 or 42 (got '$SEED')" >&2; exit 2
+fi
 if [[ -n "$STAGE" && ! "$STAGE" =~ ^[0-9]{1,2}$ ]]; then
   echo "run_all.sh: --stage must be a stage number such as 01 (got '$STAGE')" >&2; exit 2
 fi
@@ -135,6 +138,22 @@ if [[ ${#JOBS[@]} -eq 0 ]]; then
 fi
 
 echo "== main job: profile=$PROFILE study=$STUDY device=$DEVICE devices=$DEVICES seed=$SEED (${#JOBS[@]} notebook runs)"
+
+# Ctrl-C (SIGINT) or SIGTERM stops the whole run: the running notebook (papermill and its
+# kernel) is terminated, the run says which notebook it interrupted and exits 130.
+CURRENT="" CHILD=""
+on_interrupt() {
+  trap - INT TERM
+  echo "!! interrupted${CURRENT:+ while running $CURRENT}: stopping; that notebook's outputs are incomplete" >&2
+  if [[ -n "$CHILD" ]]; then
+    pkill -TERM -P "$CHILD" 2>/dev/null || true  # the kernel papermill started
+    kill -TERM "$CHILD" 2>/dev/null || true
+    wait "$CHILD" 2>/dev/null || true
+  fi
+  exit 130
+}
+trap on_interrupt INT TERM
+
 T_ALL=$SECONDS
 for job in "${JOBS[@]}"; do
   nb="${job%%$'\t'*}"; study="${job##*$'\t'}"
@@ -144,16 +163,22 @@ for job in "${JOBS[@]}"; do
   t0=$SECONDS
   extra=()  # only notebooks that train neural models declare `devices`
   if grep -q '"devices = ' "$nb"; then extra=(-p devices "$DEVICES"); fi
-  if ! "$PY" -m papermill "$nb" "$executed" --cwd "$ROOT/notebooks" --log-output --no-progress-bar \
+  CURRENT="$name [$study]"
+  # in the background and waited for, so that a signal reaches the trap at once
+  "$PY" -m papermill "$nb" "$executed" --cwd "$ROOT/notebooks" --log-output --no-progress-bar \
       -p study "$study" -p profile "$PROFILE" -p seed "$SEED" -p device "$DEVICE" "${extra[@]}" \
       -p data_root "$ROOT/data" -p figures_dir "$ROOT/figures" -p tables_dir "$ROOT/tables" \
-      > "$OUT/${name}__${study}.log" 2>&1; then
+      > "$OUT/${name}__${study}.log" 2>&1 &
+  CHILD=$!
+  if ! wait "$CHILD"; then
     echo "!! FAILED: $nb (study $study) after $((SECONDS - t0)) s" >&2
     echo "!! open the executed copy to see the failing cell: $executed" >&2
     echo "!! log: $OUT/${name}__${study}.log" >&2
     tail -n 25 "$OUT/${name}__${study}.log" >&2
     exit 1
   fi
+  CHILD=""
   echo "   done in $((SECONDS - t0)) s -> $executed"
 done
+CURRENT=""
 echo "== all notebooks ran in $((SECONDS - T_ALL)) s; figures in figures/, tables in tables/, data in data/"
