@@ -78,6 +78,15 @@ def _canonical(d: Any) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def onecycle_pct_start(pct_start: float, total_steps: int) -> float | None:
+    """The warm-up share of a one-cycle schedule of ``total_steps`` steps: ``pct_start``, but at
+    least two steps (PyTorch's ``OneCycleLR`` divides by zero when the warm-up ends on step
+    0, e.g. 4 steps at 0.25); None below three steps, where no cycle fits (constant lr)."""
+    if total_steps < 3:
+        return None
+    return max(float(pct_start), 2.0 / total_steps)
+
+
 class BaseTask(L.LightningModule):
     """Optimiser, schedule, seeding, epoch records and best weights for one ``model``.
 
@@ -145,8 +154,11 @@ class BaseTask(L.LightningModule):
             g.setdefault("base_lr", g["lr"])
         if o.schedule == "onecycle":  # stepped by Lightning after every optimiser step
             total = max(1, int(self.trainer.estimated_stepping_batches))
+            pct = onecycle_pct_start(o.pct_start, total)
+            if pct is None:  # one or two steps hold no warm-up and annealing: constant lr
+                return opt
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=total,
-                                                        pct_start=o.pct_start)
+                                                        pct_start=pct)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if o.schedule == "plateau":
             self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -296,3 +296,15 @@ def test_mlp_history_per_epoch_and_best_epoch_restored(data):
     m = make_baseline("MLP", seed=1, **{**kw, "epochs": 3}).fit(X, y)
     assert m.fit_info_["epochs_run"] == 3 and m.fit_info_["val_rmse"] == []
     assert m.fit_info_["best_epoch"] is None and m.fit_info_["best_val_rmse"] is None
+
+
+def test_mlp_trains_for_two_epochs_on_a_small_table():
+    """Two epochs of two steps each used to end in OneCycleLR's ZeroDivisionError."""
+    from geohet_lib.baselines.tabular import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = X[:, 0] + 0.1 * rng.normal(size=400)
+    for epochs in (1, 2):
+        pred = MLPRegressor(epochs=epochs).fit(X, y).predict(X[:5])
+        assert pred.shape == (5,) and np.isfinite(pred).all()
