@@ -130,6 +130,11 @@ class GWR:
         if np.unique(coords, axis=0).shape[0] < coords.shape[0]:
             raise ValueError("GWR needs one observation per location: coords has duplicates "
                              "(average repeated times first, GPP paper 4.3)")
+        const = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        if const.size:
+            raise ValueError(f"X column(s) {const.tolist()} are constant (value "
+                             f"{X[0, const[0]]:g}): GWR adds its own intercept, which such a "
+                             "column would duplicate; drop it from X")
         t0 = time.perf_counter()
         bw = self.bw
         if bw is None:
@@ -140,6 +145,13 @@ class GWR:
                 kw["bw_max"] = self.bw_max
             default_min = 40 + 2 * (X.shape[1] + 1)  # mgwr's own lower end (adaptive kernel)
             bw_min = self.bw_min
+            if bw_min is None and not self.fixed and default_min >= len(y):
+                # mgwr's lower end needs more observations than there are: search from the
+                # smallest neighbourhood that can hold a local regression
+                bw_min = X.shape[1] + 3
+                LOG.info("GWR: %d observations are fewer than mgwr's lowest bandwidth (%d "
+                         "neighbours); searching from %d", len(y), default_min, bw_min)
+                kw.setdefault("bw_max", len(y))
             while True:
                 if bw_min is not None:
                     kw["bw_min"] = bw_min

@@ -163,3 +163,25 @@ def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch):
                         lambda self, *a, **kw: (_ for _ in ()).throw(np.linalg.LinAlgError("x")))
     with pytest.raises(ValueError, match="singular"):
         GWR(bw_min=40, spherical=False).fit(coords, X, y)  # 40 -> 80 -> 159 = n -> error
+
+
+def test_constant_column_is_refused_with_the_reason():
+    rng = np.random.default_rng(0)
+    n = 60
+    coords = np.c_[rng.uniform(0, 10, n), rng.uniform(40, 50, n)]
+    X = np.c_[np.ones(n), rng.normal(size=n)]
+    with pytest.raises(ValueError, match=r"column\(s\) \[0\] are constant .*own intercept"):
+        GWR().fit(coords, X, rng.normal(size=n))
+
+
+def test_few_observations_search_below_mgwr_s_lower_end():
+    """With n <= 40 + 2(k + 1), mgwr's default lower end lies beyond the data (numpy's
+    'kth out of bounds'); the search starts at the smallest neighbourhood instead."""
+    rng = np.random.default_rng(1)
+    n = 30
+    coords = np.c_[rng.uniform(0, 10, n), rng.uniform(40, 50, n)]
+    X = rng.normal(size=(n, 2))
+    y = X @ np.array([1.0, 2.0]) + 0.1 * rng.normal(size=n)
+    g = GWR().fit(coords, X, y)
+    assert 5 <= g.bandwidth_ <= n and g.params_.shape == (n, 3)
+    assert g.predict(coords[:4], X[:4]).shape == (4,)
