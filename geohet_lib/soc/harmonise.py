@@ -148,20 +148,75 @@ class HarmonisationReport:
 
 
 # ----------------------------------------------------------------------------- reading
+_ENCODINGS: tuple[str, ...] = ("utf-8-sig", "utf-16", "cp1252")
+
+
+def _text_encoding(path: Path, encoding: str | None) -> str:
+    """``encoding``, or the first of UTF-8 (BOM allowed), UTF-16 (with its BOM) and
+    Windows-1252 that decodes the file; the choice is logged when not UTF-8."""
+    if encoding is not None:
+        return encoding
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        LOG.info("%s: read as UTF-16 (byte-order mark)", path.name)
+        return "utf-16"
+    try:
+        raw.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as err:
+        try:
+            raw.decode("cp1252")
+        except UnicodeDecodeError:
+            raise InputDataError(f"{path.name}: not UTF-8, UTF-16 or Windows-1252 text "
+                                 f"({err}). Fix: save it as UTF-8, or pass encoding=") from None
+        LOG.warning("%s: not UTF-8 (byte %r at %d); read as Windows-1252. Pass encoding= if "
+                    "that is wrong", path.name, raw[err.start:err.start + 1], err.start)
+        return "cp1252"
+
+
+def _csv_dialect(path: Path, encoding: str, sep: str | None, decimal: str | None
+                 ) -> tuple[str, str]:
+    """The field separator (``,``, ``;``, tab or ``|``, sniffed from the header unless given)
+    and the decimal mark (``,`` for ``;``-separated European exports unless given)."""
+    if sep is None:
+        with open(path, encoding=encoding, newline="") as fh:
+            head = fh.readline()
+        counts = {c: head.count(c) for c in (",", ";", "\t", "|")}
+        sep = max(counts, key=counts.get) if max(counts.values()) else ","
+        if path.suffix.lower() == ".tsv" and counts["\t"]:
+            sep = "\t"
+    if decimal is None:
+        decimal = "," if sep == ";" else "."
+    if (sep, decimal) != (",", "."):
+        LOG.info("%s: read with separator %r and decimal mark %r (pass sep= / decimal= to "
+                 "change)", path.name, sep, decimal)
+    return sep, decimal
+
+
 def read_soil_samples(path: str | Path, layer: str | None = None,
-                      crs: str | None = None) -> pd.DataFrame:
+                      crs: str | None = None, *, sep: str | None = None,
+                      decimal: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """Read a CSV or a vector file (GeoPackage, GeoJSON, Shapefile) into a plain DataFrame.
 
-    A vector file's point geometry becomes ``x``, ``y`` and, where there is no ``crs``
-    column, ``crs`` = the file's CRS (``crs=`` overrides a file without one). The file is
-    only read.
+    CSV: the separator is sniffed from the header (``,``, ``;``, tab, ``|``) and the text
+    encoding detected (UTF-8, UTF-16 with a byte-order mark, Windows-1252), each logged when
+    not the default; ``;``-separated files take ``,`` as the decimal mark; ``sep=``,
+    ``decimal=`` and ``encoding=`` override. A vector file's point geometry becomes ``x``,
+    ``y`` and, where there is no ``crs`` column, ``crs`` = the file's CRS (``crs=`` overrides
+    a file without one). The file is only read.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"soil sample file {path} does not exist")
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pd.read_csv(path, sep=sep)
+        enc = _text_encoding(path, encoding)
+        sep, decimal = _csv_dialect(path, enc, sep, decimal)
+        try:
+            return pd.read_csv(path, sep=sep, decimal=decimal, encoding=enc)
+        except (UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise InputDataError(f"{path.name}: could not be read as a {enc} CSV with "
+                                 f"separator {sep!r} ({err}). Fix: pass sep=, decimal= or "
+                                 "encoding=") from None
     import geopandas as gpd
 
     gdf = gpd.read_file(path, layer=layer)
@@ -182,8 +237,54 @@ def read_soil_samples(path: str | Path, layer: str | None = None,
     return df
 
 
-def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None
-                 ) -> tuple[pd.DataFrame, list[str]]:
+_DECIMAL_COMMA = r"^\s*[-+]?\d+,\d+\s*$"
+_SLASH_DATE = r"^\s*(\d{1,2})[/.](\d{1,2})[/.](\d{2,4})\s*$"
+
+
+def _to_number(values: pd.Series, name: str) -> pd.Series:
+    """Numbers from a column, with decimal commas ("1,5", as quoted European exports write
+    them) read as decimal points and counted in the log; anything else not numeric is NaN."""
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype("string")
+        comma = text.str.match(_DECIMAL_COMMA, na=False)
+        if comma.any():
+            LOG.warning("column %r: %d value(s) with a decimal comma (e.g. %r) read as decimals",
+                        name, int(comma.sum()), str(text[comma].iloc[0]))
+            values = values.where(~comma, text.str.replace(",", ".", regex=False))
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _parse_dates(values: pd.Series, dayfirst: bool | None) -> pd.Series:
+    """Dates of a column. Slash- or dot-separated dates (``01/05/2018``) are day-first or
+    month-first only by convention: the file decides where a field exceeds 12 (and must not
+    contradict itself), ``dayfirst=`` where none does; otherwise an error asks for it."""
+    text = values.astype("string")
+    parts = text.str.extract(_SLASH_DATE).astype("Float64")
+    slashed = parts[0].notna()
+    if slashed.any():
+        day_first_seen = bool((parts.loc[slashed, 0] > 12).any())
+        month_first_seen = bool((parts.loc[slashed, 1] > 12).any())
+        if day_first_seen and month_first_seen:
+            raise InputDataError(f"date: both day-first ({text[slashed & (parts[0] > 12)].iloc[0]!r}) "
+                                 f"and month-first ({text[slashed & (parts[1] > 12)].iloc[0]!r}) "
+                                 "dates in one column. Fix: write dates as YYYY-MM-DD.")
+        inferred = True if day_first_seen else False if month_first_seen else None
+        if dayfirst is None and inferred is None:
+            raise InputDataError(f"date: {text[slashed].iloc[0]!r} and the other slash dates "
+                                 "could be day/month or month/day. Fix: pass dayfirst=True "
+                                 "(31/12/2018) or dayfirst=False (12/31/2018), or write "
+                                 "YYYY-MM-DD.")
+        if dayfirst is not None and inferred is not None and dayfirst != inferred:
+            raise InputDataError(f"date: dayfirst={dayfirst} contradicts "
+                                 f"{text[slashed & (parts[0 if inferred else 1] > 12)].iloc[0]!r}. "
+                                 "Fix: pass the other dayfirst, or none.")
+        dayfirst = inferred if inferred is not None else dayfirst
+        LOG.info("date: slash dates read %s", "day-first" if dayfirst else "month-first")
+    return pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=bool(dayfirst))
+
+
+def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None,
+                 dayfirst: bool | None = None) -> tuple[pd.DataFrame, list[str]]:
     """A copy with standard column names and types, and the list of ignored columns.
 
     Raises :class:`InputDataError` naming missing columns and the fix.
@@ -223,14 +324,14 @@ def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None
             y = y.where(y.notna(), df["lat"])
     else:
         x, y = df["lon"], df["lat"]
-    out["x"] = pd.to_numeric(x, errors="coerce")
-    out["y"] = pd.to_numeric(y, errors="coerce")
+    out["x"] = _to_number(x, "x" if has_xy else "lon")
+    out["y"] = _to_number(y, "y" if has_xy else "lat")
     if "crs" in df.columns:
         c = df["crs"].astype(object).where(df["crs"].notna(), crs or WGS84)
         out["crs"] = c.astype(str).str.strip()
     else:
         out["crs"] = crs or WGS84
-    date = (pd.to_datetime(df["date"], errors="coerce", format="mixed")
+    date = (_parse_dates(df["date"], dayfirst)
             if "date" in df.columns else pd.Series(pd.NaT, index=df.index))
     if "date" in df.columns:
         bad = df["date"].notna() & date.isna()
@@ -245,11 +346,11 @@ def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None
     out["doy"] = date.dt.day_of_year.astype("Float64")
     out["date"] = date.dt.strftime("%Y-%m-%d").where(date.notna(), None)
     for c in ("depth_top_cm", "depth_bottom_cm", "soc_value"):
-        out[c] = pd.to_numeric(df[c], errors="coerce")
+        out[c] = _to_number(df[c], c)
     out["soc_unit"] = df["soc_unit"].astype(object).where(df["soc_unit"].notna(), None)
     covs = [c for c in COVARIATE_NAMES if c in df.columns]
     for c in covs:
-        out[c] = pd.to_numeric(df[c], errors="coerce")
+        out[c] = _to_number(df[c], c)
     known = set(out.columns) | {"lat", "lon", "x", "y", "crs", "date", "year"}
     ignored = [c for c in df.columns if c not in known]
     return out.reset_index(drop=True), ignored
@@ -470,17 +571,19 @@ def assign_area(lat: np.ndarray, lon: np.ndarray, coast_deg: float = 0.5) -> np.
 # ----------------------------------------------------------------------------- pipeline
 def harmonise(df: pd.DataFrame, source: str = "user", crs: str | None = None,
               som_to_soc: float = VAN_BEMMELEN, max_depth_cm: float = TOPSOIL_MAX_CM,
-              max_soc_gkg: float = SOC_MAX_PLAUSIBLE_GKG, dedupe_m: float = 1.0
-              ) -> tuple[pd.DataFrame, HarmonisationReport]:
+              max_soc_gkg: float = SOC_MAX_PLAUSIBLE_GKG, dedupe_m: float = 1.0,
+              dayfirst: bool | None = None) -> tuple[pd.DataFrame, HarmonisationReport]:
     """Run every harmonisation step on a copy of ``df``; return the corpus and the report.
 
     Output columns: ``sample_id, area, source, lat, lon, year, doy, date, depth_top_cm,
     depth_bottom_cm, soc_gkg, soc_value_original, soc_unit_original, crs_original,
     input_row`` (the row position in ``df``) and the covariates present in the input
-    (float). ``doy`` is missing (NA) where only a year was given.
+    (float). ``doy`` is missing (NA) where only a year was given. ``dayfirst``: how to read
+    slash dates such as ``01/05/2018`` when the file itself does not tell (see
+    :func:`_parse_dates`).
     """
     report = HarmonisationReport(n_input=len(df))
-    d, report.ignored_columns = check_schema(df, source=source, crs=crs)
+    d, report.ignored_columns = check_schema(df, source=source, crs=crs, dayfirst=dayfirst)
     d = convert_soc_units(d, som_to_soc=som_to_soc, report=report)
     d = drop_incomplete_metadata(d, report)
     d = drop_missing_coordinates(d, report)
@@ -522,8 +625,10 @@ def harmonise_file(path: str | Path, layer: str | None = None, crs: str | None =
                    source: str | None = None, **kwargs) -> tuple[pd.DataFrame, HarmonisationReport]:
     """Read a CSV / GeoPackage of soil samples and harmonise it (see :func:`harmonise`).
 
-    ``source`` defaults to the file name (used when the file has no ``source`` column).
+    ``source`` defaults to the file name (used when the file has no ``source`` column);
+    ``sep``, ``decimal`` and ``encoding`` go to :func:`read_soil_samples`.
     """
     path = Path(path)
-    df = read_soil_samples(path, layer=layer, crs=crs)
+    read_kw = {k: kwargs.pop(k) for k in ("sep", "decimal", "encoding") if k in kwargs}
+    df = read_soil_samples(path, layer=layer, crs=crs, **read_kw)
     return harmonise(df, source=source or path.stem, crs=crs, **kwargs)

@@ -241,3 +241,41 @@ def _write(tmp_path, df):
     p = tmp_path / "no_npp.csv"
     df.to_csv(p, index=False)
     return p
+
+
+def _two_rows(dates=("2018-05-01", "2018-06-01")) -> pd.DataFrame:
+    return pd.DataFrame({"sample_id": ["a", "b"], "lat": [-1.29, 48.85], "lon": [36.82, 2.35],
+                         "date": list(dates), "depth_top_cm": [0, 0], "depth_bottom_cm": [20, 20],
+                         "soc_value": [12.0, 15.0], "soc_unit": ["g/kg", "g/kg"]})
+
+
+def test_european_csv_exports_are_read_with_their_separator_and_decimal_mark(tmp_path):
+    df = _two_rows()
+    semi = tmp_path / "semicolon.csv"
+    df.to_csv(semi, sep=";", decimal=",", index=False, encoding="cp1252")
+    before = semi.read_bytes()
+    out, rep = harmonise_file(semi)
+    assert semi.read_bytes() == before  # the user's file is only read
+    assert rep.n_output == 2 and out["soc_gkg"].tolist() == [12.0, 15.0]
+    assert out["lat"].round(2).tolist() == [-1.29, 48.85]
+    quoted = tmp_path / "quoted.csv"  # comma-separated with quoted decimal commas
+    df.assign(soc_value=["12,5", "15,0"]).to_csv(quoted, index=False)  # pandas quotes them
+    out, _ = harmonise_file(quoted)
+    assert out["soc_gkg"].tolist() == [12.5, 15.0]
+    tab = tmp_path / "utf16.csv"
+    df.assign(source="Bodenprobe München").to_csv(tab, sep="\t", index=False, encoding="utf-16")
+    out, _ = harmonise_file(tab)
+    assert len(out) == 2 and out["source"].iloc[1] == "Bodenprobe München"
+
+
+def test_slash_dates_must_say_which_field_is_the_day():
+    with pytest.raises(InputDataError, match=r"'01/05/2018'.*dayfirst=True"):
+        harmonise(_two_rows(("01/05/2018", "02/06/2018")))
+    out, _ = harmonise(_two_rows(("01/05/2018", "02/06/2018")), dayfirst=True)
+    assert out["date"].tolist() == ["2018-05-01", "2018-06-02"]
+    out, _ = harmonise(_two_rows(("01/05/2018", "13/06/2018")))  # 13 can only be a day
+    assert out["date"].tolist() == ["2018-05-01", "2018-06-13"]
+    with pytest.raises(InputDataError, match="contradicts"):
+        harmonise(_two_rows(("01/05/2018", "13/06/2018")), dayfirst=False)
+    with pytest.raises(InputDataError, match="both day-first"):
+        harmonise(_two_rows(("13/05/2018", "05/13/2018")))
