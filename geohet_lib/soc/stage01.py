@@ -92,6 +92,14 @@ def select_region(corpus: pd.DataFrame, region: str) -> pd.DataFrame:
     return corpus.loc[mask]
 
 
+def region_has_samples(corpus: pd.DataFrame, region: str) -> bool:
+    """Whether :func:`select_region` finds any sample of ``region`` in ``corpus``."""
+    try:
+        return len(select_region(corpus, region)) > 0
+    except ValueError:
+        return False
+
+
 def region_splits(corpus: pd.DataFrame, fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
                   n_strata: int = 10, seed: int = 0) -> pd.DataFrame:
     """Region flags and each region's stratified split (null outside the region)."""

@@ -49,7 +49,7 @@ from .covariates import COVARIATE_NAMES, ELEVATION_COLUMN, NDVI_COLUMN
 from .graph import (RELATIONS, SOC_GRAPH_CONFIGS, SOCGraph, SOCGraphConfig, build_hetero_graph,
                     load_graph, save_graph)
 from .split import SPLIT_LABELS, CovariatePreprocessor
-from .stage01 import load_corpus, select_region
+from .stage01 import load_corpus, region_has_samples, select_region
 
 STAGE = "soc_02_graph"
 GRAPH_COLUMNS = ("lat", "lon", "ndvi", "elevation")
@@ -204,7 +204,8 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
 
     Reads stage 01's corpus from ``data_dir``; writes ``graph_<region>.pt`` and
     ``graph_<region>.json`` there. ``profile`` sets the imputer's k (``soc.impute_k``) and
-    the 2,000 km cut (``soc.max_distance_km``); the rest is Table 6 per region.
+    the 2,000 km cut (``soc.max_distance_km``); the rest is Table 6 per region. A region
+    without samples in the corpus (e.g. an Africa-only corpus) is skipped with a warning.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     regions = tuple(regions)
@@ -219,6 +220,14 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
     seed_everything(seed)
     corpus = load_corpus(data_dir)
     graphs: dict[str, SOCGraph] = {}
+    empty = [r for r in regions if not region_has_samples(corpus, r)]
+    if empty:
+        if len(empty) == len(regions):
+            raise ValueError(f"none of the regions {list(regions)} has samples in {data_dir}'s "
+                             "corpus: check its areas, or choose regions that have data")
+        LOG.warning("SOC graphs: region(s) %s have no samples in this corpus and are skipped; "
+                    "the later stages run on %s", empty, [r for r in regions if r not in empty])
+        regions = tuple(r for r in regions if r not in empty)
     it = regions
     if progress:
         from ..progress import progress_bar

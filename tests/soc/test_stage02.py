@@ -151,3 +151,25 @@ def test_corpus_plots_write_png_and_pdf(corpus, smoke_dir, tmp_path):
         assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
     with pytest.raises(ValueError, match="labels"):
         plot_patch_examples(open_patches(smoke_dir), [0, 1], tmp_path, cap, labels=["x"])
+
+
+def test_a_region_without_samples_is_skipped_and_said(smoke_dir, tmp_path, caplog):
+    """An Africa-only corpus: stage 02 builds Africa's graph and says Europe was skipped."""
+    import shutil
+
+    import pandas as pd
+
+    from geohet_lib.soc.stage02 import build_soc_graphs
+
+    for name in ("corpus.parquet", "split.parquet"):
+        shutil.copy(smoke_dir / name, tmp_path / name)
+    split = pd.read_parquet(tmp_path / "split.parquet")
+    split["in_europe"] = False
+    split.to_parquet(tmp_path / "split.parquet")
+    with caplog.at_level("WARNING", logger="geohet"):
+        graphs = build_soc_graphs("smoke", tmp_path, regions=["africa", "europe"], progress=False)
+    assert list(graphs) == ["africa"] and (tmp_path / "graph_africa.pt").exists()
+    assert not (tmp_path / "graph_europe.pt").exists()
+    assert "['europe'] have no samples" in caplog.text
+    with pytest.raises(ValueError, match="none of the regions"):
+        build_soc_graphs("smoke", tmp_path, regions=["europe"], progress=False)
