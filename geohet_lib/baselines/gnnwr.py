@@ -64,6 +64,7 @@ Euclidean in coordinate units.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -411,6 +412,18 @@ class GNNWR:
         if X.shape[1] != self.x_mean_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} columns, the model was fit on {self.x_mean_.shape[0]}")
         return np.hstack([np.ones((X.shape[0], 1)), (X - self.x_mean_) / self.x_std_])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles hold the network on the CPU (``device_ = "cpu"``), so a model trained on a
+        GPU loads and predicts on a machine without one; move it back with ``net_.to(...)``
+        and ``device_`` if wanted."""
+        state = self.__dict__.copy()
+        net = state.get("net_")
+        if net is not None and any(p.device.type != "cpu" for p in net.parameters()):
+            state["net_"] = copy.deepcopy(net).to("cpu")
+        if "device_" in state:
+            state["device_"] = "cpu"
+        return state
 
     def _check_fitted(self) -> None:
         if self.net_ is None:

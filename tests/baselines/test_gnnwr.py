@@ -356,3 +356,18 @@ def test_cuda_matches_cpu(spatial_data, st_data, no_tf32):
     cpu = GTNNWR(device="cpu", time_period=1.0, **kw).fit(C, t, X, y)
     gpu = GTNNWR(device="cuda", time_period=1.0, **kw).fit(C, t, X, y)
     np.testing.assert_allclose(gpu.predict(C, t, X), cpu.predict(C, t, X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_pickled_model_predicts_on_the_cpu_whatever_it_trained_on(spatial_data):
+    """A GNNWR trained on CUDA and pickled used to fail on a CPU-only machine: pickles now
+    hold the network on the CPU and say so in ``device_``."""
+    import pickle
+
+    C, _, X, y, _ = spatial_data
+    m = GNNWR(spherical=False, **FAST).fit(C, X, y)
+    before = m.predict(C[:5], X[:5])
+    m.device_ = "cuda:0"  # as a GPU-trained model records it (its net here is on the CPU)
+    back = pickle.loads(pickle.dumps(m))
+    assert back.device_ == "cpu" and m.device_ == "cuda:0"  # the original is untouched
+    assert all(p.device.type == "cpu" for p in back.net_.parameters())
+    np.testing.assert_allclose(back.predict(C[:5], X[:5]), before, rtol=1e-6)
