@@ -47,6 +47,7 @@ fi
 if [[ ! "$SEED" =~ ^[0-9]+$ ]]; then
   echo "run_all.sh: --seed must be a non-negative integer such as 0 or 42 (got '$SEED')" >&2; exit 2
 fi
+SEED=$((10#$SEED))  # 007 -> 7
 if [[ -n "$STAGE" && ! "$STAGE" =~ ^[0-9]{1,2}$ ]]; then
   echo "run_all.sh: --stage must be a stage number such as 01 (got '$STAGE')" >&2; exit 2
 fi
@@ -116,7 +117,11 @@ fi
 # executed by papermill into output/<profile>/, stopping at the first failure.
 # ---------------------------------------------------------------------------------------------
 OUT="$ROOT/output/$PROFILE"
-mkdir -p "$OUT" "$ROOT/figures" "$ROOT/tables" "$ROOT/data"
+mkdir -p "$OUT" "$ROOT/data"
+# figures and tables: the committed reference (figures/, tables/) is the default profile with
+# seed 0; every other profile or seed writes output/<profile>/seed<seed>/ (paths.results_dirs)
+if [[ "$PROFILE" == default && "$SEED" == 0 ]]; then RESULTS="figures/ and tables/"
+else RESULTS="output/$PROFILE/seed$SEED/figures and .../tables"; fi
 
 mapfile -t JOBS < <("$PY" - "$STUDY" "$STAGE" <<'PYEOF'
 import json, sys, glob, os
@@ -167,7 +172,7 @@ for job in "${JOBS[@]}"; do
   # in the background and waited for, so that a signal reaches the trap at once
   "$PY" -m papermill "$nb" "$executed" --cwd "$ROOT/notebooks" --log-output --no-progress-bar \
       -p study "$study" -p profile "$PROFILE" -p seed "$SEED" -p device "$DEVICE" "${extra[@]}" \
-      -p data_root "$ROOT/data" -p figures_dir "$ROOT/figures" -p tables_dir "$ROOT/tables" \
+      -p data_root "$ROOT/data" \
       > "$OUT/${name}__${study}.log" 2>&1 &
   CHILD=$!
   if ! wait "$CHILD"; then
@@ -181,4 +186,4 @@ for job in "${JOBS[@]}"; do
   echo "   done in $((SECONDS - t0)) s -> $executed"
 done
 CURRENT=""
-echo "== all notebooks ran in $((SECONDS - T_ALL)) s; figures in figures/, tables in tables/, data in data/"
+echo "== all notebooks ran in $((SECONDS - T_ALL)) s; figures and tables in $RESULTS, data in data/"

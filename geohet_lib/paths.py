@@ -21,10 +21,13 @@ Layout::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = ["MANIFEST_NAME", "TRUTH_NAME", "RUN_LOG_NAME", "CHECKPOINTS_DIR",
            "GPP_DATASET_NAME", "NORMALISATION_NAME", "CELLS_NAME", "SAMPLE_CACHE_DIR", "STCG_NAME",
            "CORPUS_NAME", "SPLIT_NAME", "PATCH_DIR", "PATCH_INFO_NAME", "HARMONISATION_NAME",
-           "soc_graph_name", "soc_graph_summary_name"]
+           "soc_graph_name", "soc_graph_summary_name", "REFERENCE_PROFILE", "REFERENCE_SEED",
+           "results_dirs"]
 
 # both studies
 MANIFEST_NAME = "manifest.json"
@@ -55,3 +58,31 @@ def soc_graph_name(region: str) -> str:
 def soc_graph_summary_name(region: str) -> str:
     """The summary (counts, resolved settings) of that graph: ``graph_<region>.json``."""
     return f"graph_{region}.json"
+
+
+# where figures and tables go: the committed reference, or a folder of the run's own
+REFERENCE_PROFILE = "default"
+REFERENCE_SEED = 0
+
+
+def results_dirs(profile: str, seed: int, figures_dir: str | Path | None = None,
+                 tables_dir: str | Path | None = None, root: str | Path = ".."
+                 ) -> tuple[Path, Path]:
+    """The folders a notebook writes its figures and tables to.
+
+    Given folders are kept. Otherwise the ``default`` profile with seed 0 writes the committed
+    reference, ``<root>/figures`` and ``<root>/tables``; any other profile or seed writes
+    ``<root>/output/<profile>/seed<seed>/figures`` and ``.../tables``, so that no run
+    overwrites another profile's or seed's results (``root``: the repository, seen from
+    ``notebooks/``).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    root = Path(root)
+    if profile == REFERENCE_PROFILE and seed == REFERENCE_SEED:
+        base_f, base_t = root / "figures", root / "tables"
+    else:
+        run = root / "output" / str(profile) / f"seed{seed}"
+        base_f, base_t = run / "figures", run / "tables"
+    return (Path(figures_dir) if figures_dir is not None else base_f,
+            Path(tables_dir) if tables_dir is not None else base_t)

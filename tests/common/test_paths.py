@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from geohet_lib import paths
 
 
@@ -23,3 +25,19 @@ def test_stage_modules_use_them():
 
     assert graph_path("d", "global") == Path("d") / paths.soc_graph_name("global")
     assert summary_path("d", "global") == Path("d") / paths.soc_graph_summary_name("global")
+
+
+def test_results_dirs_keep_the_reference_apart_from_other_runs():
+    from pathlib import Path
+
+    from geohet_lib.paths import results_dirs
+
+    assert results_dirs("default", 0) == (Path("../figures"), Path("../tables"))
+    assert results_dirs("smoke", 0) == (Path("../output/smoke/seed0/figures"),
+                                        Path("../output/smoke/seed0/tables"))
+    assert results_dirs("default", 3, root="/r") == (Path("/r/output/default/seed3/figures"),
+                                                     Path("/r/output/default/seed3/tables"))
+    assert results_dirs("smoke", 1, "/f", None)[0] == Path("/f")  # given folders are kept
+    for bad in ("abc", -1, 1.5, True):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            results_dirs("default", bad)
