@@ -131,6 +131,10 @@ def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
     if ground_truth is not None:
         write_parquet(ground_truth, out_dir / TRUTH_NAME)
         files.append(TRUTH_NAME)
+    elif (out_dir / TRUTH_NAME).exists():  # an earlier synthetic run's: not this data's truth
+        (out_dir / TRUTH_NAME).unlink()
+        LOG.warning("%s: removed the ground truth of an earlier synthetic run (real data have "
+                    "none)", out_dir / TRUTH_NAME)
     for name in shapes:
         shapes[name][1] = len(seen_years)
     manifest = {

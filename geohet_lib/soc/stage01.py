@@ -242,6 +242,10 @@ def build_real_soc_corpus(profile: Profile, out_dir: str | Path, samples_path: s
         split = region_splits(corpus, cfg.split, cfg.n_strata, seed)
         rec.wrote(write_parquet(corpus, out_dir / CORPUS_NAME))
         rec.wrote(write_parquet(split, out_dir / SPLIT_NAME))
+        if (out_dir / TRUTH_NAME).exists():  # an earlier synthetic run's, not this corpus's
+            (out_dir / TRUTH_NAME).unlink()
+            LOG.warning("%s: removed the ground truth of an earlier synthetic run (real data "
+                        "have none)", out_dir / TRUTH_NAME)
         rep = report.to_frame()
         with atomic_path(out_dir / HARMONISATION_NAME) as tmp:
             rep.to_csv(tmp, index=False)

@@ -61,3 +61,14 @@ def test_build_real_gpp_writes_the_stage01_layout(tmp_path):
 def test_build_real_gpp_needs_all_paths(tmp_path):
     with pytest.raises(ValueError, match="needs era5_path"):
         build_real_gpp(get_profile("smoke"), tmp_path, None, "m.nc", "p.nc")
+
+
+def test_a_real_run_removes_an_earlier_synthetic_run_s_ground_truth(tmp_path):
+    """The synthetic truth left in a reused data folder must not pass for this data's."""
+    files = _write_sources(tmp_path)
+    prof = get_profile("smoke", grid_res_deg=10.0, years=(2019, 2020), test_years=(2020,))
+    out = tmp_path / "out"
+    out.mkdir()
+    pd.DataFrame({"cell": [0], "porosity": [0.4]}).to_parquet(out / TRUTH_NAME)
+    build_real_gpp(prof, out, *files, progress=False)
+    assert not (out / TRUTH_NAME).exists()

@@ -219,7 +219,11 @@ def test_real_corpus_stage01_with_patches(tmp_path):
         a = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None, None], (n, c, 8, 8))
         np.save(pdir / f"{key}.npy", np.ascontiguousarray(a))
     out = tmp_path / "soc_real"
+    out.mkdir()
+    pd.DataFrame({"sample_id": ["old"], "hidden_clay": [0.3]}).to_parquet(
+        out / "ground_truth.parquet")  # left by an earlier synthetic run in this folder
     m = build_real_soc_corpus(get_profile("smoke"), out, path, patches_dir=pdir)
+    assert not (out / "ground_truth.parquet").exists()  # real data have no ground truth
     assert m["source"] == "real" and m["counts"]["total"] == n - 1
     assert m["counts"]["area"] == {"africa": 31, "europe": 32}
     corpus = load_corpus(out)
