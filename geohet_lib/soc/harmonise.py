@@ -90,6 +90,21 @@ REQUIRED_COLUMNS = ("depth_top_cm", "depth_bottom_cm", "soc_value", "soc_unit")
 _ALIASES = {"latitude": "lat", "longitude": "lon", "long": "lon", "lng": "lon",
             "soc": "soc_value", "unit": "soc_unit", "id": "sample_id"}
 
+
+
+def _shapefile_names() -> dict[str, str]:
+    """Schema column -> the 10-character name a Shapefile (dBase) stores for it, for the names
+    longer than that whose truncation is unambiguous (``depth_top_`` -> ``depth_top_cm``)."""
+    names = [*REQUIRED_COLUMNS, "sample_id", "date", "year", "source", *COVARIATE_NAMES]
+    cut: dict[str, list[str]] = {}
+    for n in names:
+        if len(n) > 10:
+            cut.setdefault(n[:10], []).append(n)
+    return {k: v[0] for k, v in cut.items() if len(v) == 1 and k not in names}
+
+
+_TRUNCATED = _shapefile_names()
+
 AREAS = ("africa", "europe", "other")
 # Europe (LUCAS-like extent): Natural Earth Europe without these, inside this box
 _EUROPE_EXCLUDED = ("Russia", "Belarus", "Ukraine", "Moldova")
@@ -290,6 +305,11 @@ def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None,
     Raises :class:`InputDataError` naming missing columns and the fix.
     """
     df = df.rename(columns={c: _ALIASES.get(c.strip().lower(), c.strip()) for c in df.columns})
+    short = {c: _TRUNCATED[c] for c in df.columns
+             if c in _TRUNCATED and _TRUNCATED[c] not in df.columns}
+    if short:  # Shapefiles keep 10 characters of a field name
+        LOG.info("soil samples: truncated (Shapefile) column names read as %s", short)
+        df = df.rename(columns=short)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     has_ll = {"lat", "lon"} <= set(df.columns)
     has_xy = {"x", "y"} <= set(df.columns)

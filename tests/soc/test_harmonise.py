@@ -283,3 +283,22 @@ def test_slash_dates_must_say_which_field_is_the_day():
         harmonise(_two_rows(("01/05/2018", "13/06/2018")), dayfirst=False)
     with pytest.raises(InputDataError, match="both day-first"):
         harmonise(_two_rows(("13/05/2018", "05/13/2018")))
+
+
+def test_shapefile_truncated_field_names_are_accepted(tmp_path):
+    """dBase keeps 10 characters: depth_top_cm arrives as depth_top_, depth_bottom_cm as
+    depth_bott; a Shapefile of the same samples harmonises like the CSV."""
+    import geopandas as gpd
+
+    df = _two_rows()
+    gdf = gpd.GeoDataFrame(df.drop(columns=["lat", "lon"]),
+                           geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+    path = tmp_path / "samples.shp"
+    import warnings
+
+    with warnings.catch_warnings():  # GDAL says it truncates ("launders") the names
+        warnings.simplefilter("ignore")
+        gdf.to_file(path)
+    assert {"depth_top_", "depth_bott"} <= set(gpd.read_file(path).columns)
+    out, rep = harmonise_file(path)
+    assert rep.n_output == 2 and out["depth_bottom_cm"].tolist() == [20.0, 20.0]
