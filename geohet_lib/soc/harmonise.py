@@ -245,6 +245,8 @@ def read_soil_samples(path: str | Path, layer: str | None = None,
         df["x"] = geom.x.where(geom.notna())
         df["y"] = geom.y.where(geom.notna())
         df = df.drop(columns=[c for c in ("lat", "lon") if c in df.columns])
+        if "crs" in df.columns and gdf.crs is not None:
+            _check_crs_column(df["crs"], gdf.crs, path.name)
         if "crs" not in df.columns:
             if gdf.crs is None and crs is None:
                 LOG.warning("%s has no CRS; assuming %s", path.name, WGS84)
@@ -296,6 +298,23 @@ def _parse_dates(values: pd.Series, dayfirst: bool | None) -> pd.Series:
         dayfirst = inferred if inferred is not None else dayfirst
         LOG.info("date: slash dates read %s", "day-first" if dayfirst else "month-first")
     return pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=bool(dayfirst))
+
+
+def _check_crs_column(column: pd.Series, layer_crs, name: str) -> None:
+    """A ``crs`` attribute column must agree with the layer's own CRS, which places the
+    geometry; a conflict is an error (before, the column won and every point moved)."""
+    from pyproj import CRS
+
+    for value in column.dropna().astype(str).str.strip().unique():
+        try:
+            same = CRS.from_user_input(value) == CRS.from_user_input(layer_crs)
+        except Exception:  # noqa: BLE001 - an unreadable CRS is a conflict too
+            same = False
+        if not same:
+            raise InputDataError(
+                f"{name}: the attribute column crs says {value!r} but the layer's geometry is in "
+                f"{CRS.from_user_input(layer_crs).to_string()}. Fix: drop the crs column (the "
+                "layer's CRS places the points) or reproject the layer to match it.")
 
 
 def check_schema(df: pd.DataFrame, source: str = "user", crs: str | None = None,

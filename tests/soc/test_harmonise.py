@@ -185,6 +185,12 @@ def test_geopackage_in_a_projected_crs(tmp_path):
     np.testing.assert_allclose(out["soc_gkg"], [12.0, 25.0, 9.0])
     np.testing.assert_allclose(out["ndvi_p50"], [0.5, 0.6, 0.4])  # covariates carried
     assert (out["area"] == "europe").all() and (out["source"] == "LUCAS").all()
+    # a crs attribute column that contradicts the layer's CRS is an error, not a silent win
+    gdf.assign(crs="EPSG:4326").to_file(tmp_path / "conflict.gpkg", driver="GPKG")
+    with pytest.raises(InputDataError, match=r"crs says 'EPSG:4326' but the layer's geometry is in EPSG:3035"):
+        harmonise_file(tmp_path / "conflict.gpkg")
+    gdf.assign(crs="EPSG:3035").to_file(tmp_path / "agree.gpkg", driver="GPKG")
+    assert harmonise_file(tmp_path / "agree.gpkg")[1].n_output == 3
 
 
 def test_assign_area_known_places():
