@@ -493,6 +493,13 @@ def build_real_dataset(era5: Source, modis: Source, pml: Source, cells: pd.DataF
                              f"{'; asked ' + str(sorted(years)) if years is not None else ''})."
                              " Fix: export the same years from every source.")
     keep = sorted(common)
+    for name, ys in have.items():  # a year one source lacks drops out of every source: say so
+        dropped = sorted(set(ys) - common)
+        if dropped:
+            missing_from = [k for k, v in have.items() if not set(dropped) <= v]
+            LOG.warning("%s: year(s) %s not used (%s); the dataset keeps %s", name, dropped,
+                        f"missing from {', '.join(missing_from)}" if missing_from
+                        else "not asked for", keep)
 
     def on_cells(ds: xr.Dataset) -> xr.Dataset:
         in_years = ds["time"].dt.year.isin(keep)

@@ -293,3 +293,11 @@ def test_build_real_dataset_nan_in_land_cell_names_the_cell(real_inputs):
     pml["GPP"][:, 1, 0] = np.nan  # no GPP over the cell at 11.25N 20.25E
     with pytest.raises(InputDataError, match=r"gpp: .*lat 11\.250, lon 20\.250"):
         build_real_dataset(era5_path, modis, pml, cells, 0.5)
+
+
+def test_a_year_missing_from_one_source_is_dropped_with_a_log_line(real_inputs, caplog):
+    era5_path, modis, pml, cells = real_inputs  # PML has 2005, ERA5 and MODIS do not
+    with caplog.at_level("WARNING", logger="geohet"):
+        ds = build_real_dataset(era5_path, modis, pml, cells, 0.5)
+    assert sorted(np.unique(ds["year"].values).tolist()) == [2003, 2004]
+    assert "PML-V2: year(s) [2005] not used (missing from ERA5-Land, MODIS MCD12C1)" in caplog.text
