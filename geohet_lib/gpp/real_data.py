@@ -103,9 +103,16 @@ def _date_from_name(path: Path, year_only: bool) -> pd.Timestamp | None:
 def _file_items(source: Source) -> list[tuple[Any, Path]]:
     if isinstance(source, (str, Path)):
         p = Path(source)
+        if not p.exists():
+            raise InputDataError(f"{p}: no such file or folder. Fix: give the path of a NetCDF "
+                                 "or GeoTIFF file, or of a folder of them.")
         if p.is_dir():
-            return [(None, f) for f in sorted(p.iterdir())
-                    if f.suffix.lower() in NETCDF_SUFFIXES + GEOTIFF_SUFFIXES]
+            files = [f for f in sorted(p.iterdir())
+                     if f.suffix.lower() in NETCDF_SUFFIXES + GEOTIFF_SUFFIXES]
+            hidden = [f.name for f in files if f.name.startswith(".")]
+            if hidden:  # macOS AppleDouble "._x.nc" and other hidden files are not data
+                LOG.warning("%s: skipping hidden file(s) %s", p, hidden[:5])
+            return [(None, f) for f in files if not f.name.startswith(".")]
         return [(None, p)]
     return [(item[0], Path(item[1])) if isinstance(item, tuple) else (None, Path(item))
             for item in source]
@@ -137,15 +144,27 @@ def _with_time(ds: xr.Dataset, date: Any, name: str, year_only: bool) -> xr.Data
 def _read(date: Any, path: Path, year_only: bool) -> tuple[xr.Dataset, bool]:
     """Read one file (NetCDF or GeoTIFF); returns the dataset and whether it was a GeoTIFF."""
     suffix = path.suffix.lower()
-    if suffix in NETCDF_SUFFIXES:
-        with xr.open_dataset(path) as f:
-            ds = f.load()
-        tif = False
-    elif suffix in GEOTIFF_SUFFIXES:
-        ds, tif = read_geotiff(path), True
-    else:
+    if not path.is_file():
+        raise InputDataError(f"{path}: no such file. Fix: check the path.")
+    if suffix not in NETCDF_SUFFIXES + GEOTIFF_SUFFIXES:
         raise InputDataError(f"{path.name}: unknown format {suffix!r}. Fix: give NetCDF "
                              f"({', '.join(NETCDF_SUFFIXES)}) or GeoTIFF (.tif) files.")
+    if path.stat().st_size == 0:
+        raise InputDataError(f"{path}: the file is empty (0 bytes). Fix: export it again.")
+    kind = "NetCDF" if suffix in NETCDF_SUFFIXES else "GeoTIFF"
+    try:
+        if suffix in NETCDF_SUFFIXES:
+            with xr.open_dataset(path) as f:
+                ds = f.load()
+            tif = False
+        else:
+            ds, tif = read_geotiff(path), True
+    except InputDataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - every reader failure names the file
+        raise InputDataError(f"{path}: could not be read as {kind} ({type(err).__name__}: "
+                             f"{err}). Fix: check that it is a complete {kind} file (not "
+                             "truncated, not a CSV or another format renamed).") from err
     ds = standardise_coords(ds, path.name)
     return _with_time(ds, date, path.name, year_only), tif
 

@@ -301,3 +301,25 @@ def test_a_year_missing_from_one_source_is_dropped_with_a_log_line(real_inputs, 
         ds = build_real_dataset(era5_path, modis, pml, cells, 0.5)
     assert sorted(np.unique(ds["year"].values).tolist()) == [2003, 2004]
     assert "PML-V2: year(s) [2005] not used (missing from ERA5-Land, MODIS MCD12C1)" in caplog.text
+
+
+def test_unreadable_files_are_named_with_what_was_expected(tmp_path):
+    good = _era5_grid(_days("2003-01-01", "2003-01-03"), [11.875, 11.625], [20.125, 20.375])
+    (tmp_path / "empty.nc").write_bytes(b"")
+    with pytest.raises(InputDataError, match=r"empty\.nc: the file is empty \(0 bytes\)"):
+        load_era5_land(tmp_path / "empty.nc")
+    (tmp_path / "table.nc").write_text("lat,lon,t2m\n1,2,280\n")
+    with pytest.raises(InputDataError, match=r"(?s)table\.nc: could not be read as NetCDF .*renamed"):
+        load_era5_land(tmp_path / "table.nc")
+    good.to_netcdf(tmp_path / "full.nc")
+    raw = (tmp_path / "full.nc").read_bytes()
+    (tmp_path / "cut.nc").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputDataError, match=r"(?s)cut\.nc: could not be read as NetCDF .*truncated"):
+        load_era5_land(tmp_path / "cut.nc")
+    with pytest.raises(InputDataError, match=r"nowhere: no such file or folder"):
+        load_era5_land(tmp_path / "nowhere")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    good.to_netcdf(folder / "era5.nc")
+    (folder / "._era5.nc").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata
+    assert load_era5_land(folder).sizes["time"] == 3
