@@ -16,21 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .maps import finish_figure, world_map
-
-
-def _extent(lat: np.ndarray, lon: np.ndarray, margin: float = 3.0) -> list[float] | None:
-    """A regional extent around the points, or None when they span most of the globe."""
-    lo0, lo1, la0, la1 = lon.min() - margin, lon.max() + margin, lat.min() - margin, lat.max() + margin
-    if lo1 - lo0 > 200 or la1 - la0 > 120:
-        return None
-    return [max(lo0, -180), min(lo1, 180), max(la0, -90), min(la1, 90)]
+from .maps import finish_figure, map_extent, world_map
 
 
 def _map(fig: Figure, pos, lat, lon, title: str):
     import cartopy.crs as ccrs
 
-    ext = _extent(np.asarray(lat), np.asarray(lon))
+    ext = map_extent(lat, lon)
     proj = ccrs.Robinson() if ext is None else ccrs.PlateCarree()
     ax = fig.add_subplot(*pos, projection=proj)
     world_map(ax=ax)

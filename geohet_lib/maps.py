@@ -100,6 +100,24 @@ def world_map(ax=None, figsize: tuple[float, float] = (10, 5), projection=None,
 CAPTION_GAP_IN = 0.06  # inches between the lowest drawn artist and the caption
 
 
+def map_extent(lat, lon, margin_frac: float = 0.05, min_margin_deg: float = 2.0
+               ) -> list[float] | None:
+    """``[lon_min, lon_max, lat_min, lat_max]`` of the points (non-finite ones ignored) plus
+    a margin, or ``None`` when they span (nearly) the whole globe (draw a global map then)."""
+    lat, lon = np.asarray(lat, dtype=float).ravel(), np.asarray(lon, dtype=float).ravel()
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    lat, lon = lat[ok], lon[ok]
+    if lat.size == 0:
+        return None
+    lo0, lo1, la0, la1 = lon.min(), lon.max(), lat.min(), lat.max()
+    if lo1 - lo0 > 300 or la1 - la0 > 150:
+        return None
+    mx = max(min_margin_deg, margin_frac * (lo1 - lo0))
+    my = max(min_margin_deg, margin_frac * (la1 - la0))
+    return [float(max(lo0 - mx, -180.0)), float(min(lo1 + mx, 180.0)),
+            float(max(la0 - my, -90.0)), float(min(la1 + my, 90.0))]
+
+
 def add_caption(fig: Figure, caption: str, fontsize: float = 8) -> None:
     """Put ``caption`` centred just below everything drawn on ``fig`` (colour bars included).
 

@@ -30,7 +30,7 @@ from ..tables import noise_verdict
 from .graph import build_stcg, load_graph, save_graph
 from .model import GeoHetConfig
 from .samples import SampleCache
-from .stage03 import Split, make_geohet, score, temporal_split
+from .stage03 import Split, make_geohet, score, subsample_examples, temporal_split
 
 #: land cells of the paper's 0.5 degree grid as this project builds it (the paper: ~61k)
 PAPER_LAND_CELLS = 59_172
@@ -118,13 +118,8 @@ def protocol_split(cache: SampleCache, manifest: Mapping[str, Any], cell_cluster
     (``seed``), the same examples for every variant; the test year complete."""
     split = temporal_split(cache, manifest["train_years"], manifest["test_years"], cell_cluster)
     rng = np.random.default_rng(seed)
-
-    def cut(ex: np.ndarray, n: int | None) -> np.ndarray:
-        if n is None or n >= len(ex):
-            return ex
-        return ex[np.sort(rng.choice(len(ex), size=n, replace=False))]
-
-    train, val = cut(split.train, max_train), cut(split.val, max_val)
+    train = subsample_examples(split.train, max_train, rng)
+    val = subsample_examples(split.val, max_val, rng)
     return replace(split, train=train, val=val, description=split.description
                    + f"; {len(train):,} training and {len(val):,} validation cell-years")
 

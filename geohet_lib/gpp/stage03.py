@@ -50,6 +50,14 @@ def temporal_split(cache: SampleCache, train_years, test_years, cell_cluster: np
                  f"test {list(test_years)}")
 
 
+def subsample_examples(ex: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of the examples drawn without replacement by ``rng``, in their original order
+    (all of them when ``n`` is None or not smaller)."""
+    if n is None or n >= len(ex):
+        return ex
+    return ex[np.sort(rng.choice(len(ex), size=n, replace=False))]
+
+
 def spatial_block_split(cache: SampleCache, cells: pd.DataFrame, graph, train_years, test_years,
                         block_deg: float = 20.0, holdout_fraction: float = 0.2,
                         seed: int = 0) -> Split:

@@ -35,7 +35,7 @@ from ..runtime import LOG
 from ..sweep import RunCache
 from ..uq.ensemble import EnsemblePrediction, aggregate
 from .samples import SampleCache
-from .stage03 import Split, make_geohet, spatial_block_split
+from .stage03 import Split, make_geohet, spatial_block_split, subsample_examples
 
 BETA = 0.5
 LOSS = "beta_nll"
@@ -58,13 +58,8 @@ def shift_split(cache: SampleCache, cells: pd.DataFrame, graph, manifest: Mappin
     sb = spatial_block_split(cache, cells, graph, manifest["train_years"],
                              manifest["test_years"], block_deg, holdout_fraction, seed)
     rng = np.random.default_rng(seed)
-
-    def cut(ex: np.ndarray, n: int | None) -> np.ndarray:
-        if n is None or n >= len(ex):
-            return ex
-        return ex[np.sort(rng.choice(len(ex), size=n, replace=False))]
-
-    train, val = cut(sb.train, max_train), cut(sb.val, max_val)
+    train = subsample_examples(sb.train, max_train, rng)
+    val = subsample_examples(sb.val, max_val, rng)
     test = cache.examples(list(manifest["test_years"]))
     unseen = np.isin(test[:, 0], np.unique(sb.test[:, 0]))
     desc = (f"{sb.description}; {len(train):,} training and {len(val):,} validation cell-years "

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from ..maps import finish_figure, great_circle_polylines, world_map
+from ..maps import finish_figure, great_circle_polylines, map_extent, world_map  # noqa: F401 (map_extent: used here and by train_plots)
 from .graph import RELATIONS, SOCGraph
 
 _WEIGHT_LABEL = {
@@ -29,21 +29,6 @@ _WEIGHT_LABEL = {
 
 def _region_slug(region_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(region_name).lower()).strip("_") or "region"
-
-
-def map_extent(lat, lon, margin_frac: float = 0.05, min_margin_deg: float = 2.0):
-    """``[lon_min, lon_max, lat_min, lat_max]`` of the points plus a margin, or ``None``
-    when they span (nearly) the whole globe (draw a global map then)."""
-    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
-    if lat.size == 0:
-        return None
-    lo0, lo1, la0, la1 = lon.min(), lon.max(), lat.min(), lat.max()
-    if lo1 - lo0 > 300 or la1 - la0 > 150:
-        return None
-    mx = max(min_margin_deg, margin_frac * (lo1 - lo0))
-    my = max(min_margin_deg, margin_frac * (la1 - la0))
-    return [max(lo0 - mx, -180.0), min(lo1 + mx, 180.0), max(la0 - my, -90.0),
-            min(la1 + my, 90.0)]
 
 
 def _edges_to_draw(graph: SOCGraph, rel: int, max_edges: int, rng: np.random.Generator):

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..maps import finish_figure, world_map
+from ..maps import finish_figure, map_extent, world_map
 
 __all__ = [
     "plot_reliability", "plot_epistemic_fraction", "plot_metrics_vs_m", "plot_pred_vs_true",
@@ -133,24 +133,6 @@ def _grid(n: int, ncols: int, panel_w: float, panel_h: float, **kw):
     return fig, flat[:n]
 
 
-def _map_extent(lat: np.ndarray, lon: np.ndarray, margin_frac: float = 0.05,
-                min_margin_deg: float = 2.0):
-    """``[lon0, lon1, lat0, lat1]`` of the points plus a margin, or ``None`` when they span
-    (nearly) the whole globe (as :func:`geohet_lib.soc.graph_plots.map_extent`)."""
-    ok = np.isfinite(lat) & np.isfinite(lon)
-    lat, lon = lat[ok], lon[ok]
-    if lat.size == 0:
-        return None
-    lo0, lo1, la0, la1 = lon.min(), lon.max(), lat.min(), lat.max()
-    if lo1 - lo0 > 300 or la1 - la0 > 150:
-        return None
-    mx = max(min_margin_deg, margin_frac * (lo1 - lo0))
-    my = max(min_margin_deg, margin_frac * (la1 - la0))
-    return [float(max(lo0 - mx, -180.0)), float(min(lo1 + mx, 180.0)),
-            float(max(la0 - my, -90.0)), float(min(la1 + my, 90.0))]
-
-
-# ------------------------------------------------------------------------ stage 05
 def plot_reliability(curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
                      stem: str = "uq_05_reliability", figures_dir: str | Path = "figures",
                      caption: str = "", title: str | None = None) -> Figure:
@@ -522,7 +504,7 @@ def plot_lisa_map(lat, lon, labels, stem: str = "uq_06_lisa_map",
         if vals.size != lat.size:
             raise ValueError(f"plot_lisa_map: lat/lon have {lat.size} points, values "
                              f"{vals.size}")
-    extent = _map_extent(lat, lon)
+    extent = map_extent(lat, lon)
     pc = ccrs.PlateCarree()
     proj = pc if extent is not None else ccrs.Robinson()
     n_pan = 1 if vals is None else 2

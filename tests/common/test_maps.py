@@ -63,3 +63,14 @@ def test_caption_sits_just_below_the_map_and_finish_figure_returns_the_figure(tm
     gap_px = axes.y0 - cap.y1
     assert 0 <= gap_px <= maps.CAPTION_GAP_IN * fig.dpi + 2
     assert abs(0.5 * (cap.x0 + cap.x1) - 0.5 * (axes.x0 + axes.x1)) < 2  # centred under it
+
+
+def test_map_extent_pads_a_region_and_gives_none_for_the_globe():
+    import numpy as np
+
+    from geohet_lib.maps import map_extent
+
+    ext = map_extent([0.0, 10.0, np.nan], [30.0, 40.0, 5.0])  # the NaN point is ignored
+    assert ext == [28.0, 42.0, -2.0, 12.0]
+    assert map_extent([-60.0, 70.0], [-170.0, 175.0]) is None
+    assert map_extent([], []) is None
