@@ -41,6 +41,7 @@ import xarray as xr
 
 from ..errors import InputDataError
 from .validation import (LOG, check_land_cells, check_latitudes, check_not_all_nan,
+                         check_ranges,
                          check_variables, convert_units, fix_longitudes, fix_times,
                          standardise_coords, unit_conversion)
 from .variables import (CATALOGUE, ERA5_NAMES, ERA5_VARIABLES, LAND_COVER_NAMES, TARGET_NAME,
@@ -193,6 +194,17 @@ def _load(source: Source, name: str, prepare: Callable[[xr.Dataset, str, bool], 
     return fix_times(ds, name)
 
 
+def _plausible_ranges(names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """The catalogue's range of each input variable on the daily input scale: a mean as it
+    is; a daily sum or rate within its 8-day sum's range (PML's daily GPP rate as ``gpp``)."""
+    out = {}
+    for name in names:
+        var = CATALOGUE.get(TARGET_NAME if name == PML_GPP_VAR else name)
+        if var is not None:
+            out[name] = (var.valid_min, var.valid_max)
+    return out
+
+
 def _validate_grid(ds: xr.Dataset, names: Sequence[str], units: dict[str, str], source: str,
                    assume_units: bool, cells: pd.DataFrame | None,
                    res_deg: float | None) -> xr.Dataset:
@@ -203,6 +215,7 @@ def _validate_grid(ds: xr.Dataset, names: Sequence[str], units: dict[str, str], 
     ds = fix_longitudes(ds, source)
     ds = convert_units(ds, units, source, assume_missing=assume_units)
     check_not_all_nan(ds, source)
+    check_ranges(ds, _plausible_ranges(names), source)
     if cells is not None:
         if res_deg is None:
             raise ValueError("res_deg is needed with cells")

@@ -240,6 +240,26 @@ def check_not_all_nan(ds: xr.Dataset, source: str) -> None:
                 "nodata value, scale factor and the region/date range of the export.")
 
 
+def check_ranges(ds: xr.Dataset, ranges: Mapping[str, tuple[float, float]], source: str
+                 ) -> None:
+    """Raise if a variable leaves its plausible range (the catalogue's, after unit
+    conversion), naming the variable, the value found, the source and the likely fix:
+    mislabelled units (a degC field labelled K reads as a 17 K temperature), a scale factor
+    not applied, or sub-daily steps. NaN (no-data) values are ignored."""
+    for name, (lo, hi) in ranges.items():
+        if name not in ds.data_vars:
+            continue
+        vmin, vmax = float(ds[name].min(skipna=True)), float(ds[name].max(skipna=True))
+        tol = 1e-6 * max(abs(lo), abs(hi), 1.0)
+        if (np.isfinite(vmin) and vmin < lo - tol) or (np.isfinite(vmax) and vmax > hi + tol):
+            bad = vmin if vmin < lo - tol else vmax
+            raise InputDataError(
+                f"{source}: variable {name} has value {bad:g} "
+                f"({ds[name].attrs.get('units', '?')}), outside its plausible range "
+                f"[{lo:g}, {hi:g}]. Fix: check the units attribute (e.g. degC labelled K, mm "
+                "labelled m), the scale factor and offset, and that the time step is daily.")
+
+
 def check_land_cells(ds: xr.Dataset, names: Iterable[str] | None = None) -> None:
     """After regridding: raise if a land cell has NaN, naming the cell's lat/lon and time."""
     for name in names if names is not None else ds.data_vars:

@@ -27,12 +27,17 @@ def _series(values: np.ndarray, times: pd.DatetimeIndex, names=(TEMP, PRECIP)) -
                        for n in names}, coords={"cell": [0], "time": times})
 
 
+def _value(v, i: int) -> float:
+    """A plausible value of catalogue variable ``v``, distinct for each index ``i``."""
+    return v.valid_min + (0.2 + 0.01 * i) * (v.valid_max - v.valid_min)
+
+
 def _era5_grid(times, lat, lon, value=None) -> xr.Dataset:
     """All 26 ERA5 variables on a (time, lat, lon) grid, in ERA5 units."""
     shape = (len(times), len(lat), len(lon))
     base = np.ones(shape) if value is None else np.broadcast_to(value, shape)
     return xr.Dataset({v.name: (("time", "latitude", "longitude"),
-                                (base * (1 + i)).astype(np.float32), {"units": v.units})
+                                (base * _value(v, i)).astype(np.float32), {"units": v.units})
                        for i, v in enumerate(ERA5_VARIABLES)},
                       coords={"time": times, "latitude": lat, "longitude": lon})
 
@@ -163,19 +168,22 @@ def test_regrid_bilinear_falls_back_to_nearest_next_to_no_data():
 def test_load_era5_geotiff_daily_files_with_dates_in_names(tmp_path):
     files = []
     for day in range(1, 4):
-        bands = {n: np.full((2, 2), day + i, np.float32) for i, n in enumerate(ERA5_NAMES)}
+        # temperature_2m + day tells the days apart; the other bands stay plausible
+        bands = {n: np.full((2, 2), _value(v, i) + (day if n == TEMP else 0), np.float32)
+                 for i, (n, v) in enumerate(zip(ERA5_NAMES, ERA5_VARIABLES))}
         files.append(_write_tif(tmp_path / f"era5_2001010{day}.tif", bands, 10.0, 11.0, 0.5))
     assert read_geotiff(files[0])[TEMP].dims == ("lat", "lon")
     ds = load_era5_land(files[::-1])  # any order: sorted by date
     assert ds.sizes == {"time": 3, "lat": 2, "lon": 2}
     assert pd.DatetimeIndex(ds["time"].values)[0] == pd.Timestamp("2001-01-01")
-    assert ds[TEMP].isel(time=2).values.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    t0 = np.float32(_value(ERA5_VARIABLES[0], 0))  # temperature_2m's base value
+    np.testing.assert_allclose(ds[TEMP].isel(time=2).values, t0 + 3, rtol=1e-6)
     assert ds[TEMP].attrs["units"] == "K"  # GeoTIFF without units: ERA5 units assumed
     assert ds["lat"].values.tolist() == [10.75, 10.25]
     cells = pd.DataFrame({"cell": [0], "lat": [10.5], "lon": [10.5]})  # one 1-degree cell
     on_cells = load_era5_land(files, cells=cells, res_deg=1.0)  # regridded file by file
     assert on_cells[TEMP].dims == ("cell", "time")
-    assert on_cells[TEMP].values.tolist() == [[1.0, 2.0, 3.0]]
+    np.testing.assert_allclose(on_cells[TEMP].values, [[t0 + 1, t0 + 2, t0 + 3]], rtol=1e-6)
 
 
 def test_geotiff_without_band_descriptions_is_an_error(tmp_path):
@@ -272,12 +280,12 @@ def test_build_real_dataset_structure(real_inputs):
     lc_total = sum(ds[n] for n in LAND_COVER_NAMES)
     np.testing.assert_allclose(lc_total, 1.0, rtol=1e-6)
     np.testing.assert_allclose(ds["land_cover_type_10"], 0.6, rtol=1e-6)
-    # ERA5 sums: daily value (1 + index in catalogue) x days in the step
+    # ERA5 sums: the daily value x days in the step; means: the daily value
     k = ERA5_NAMES.index(PRECIP)
-    expected = (1 + k) * ds["step_days"].sel(year=2004).values
+    expected = np.float32(_value(ERA5_VARIABLES[k], k)) * ds["step_days"].sel(year=2004).values
     np.testing.assert_allclose(ds[PRECIP].sel(year=2004).values, np.tile(expected, (4, 1)),
                                rtol=1e-6)
-    np.testing.assert_allclose(ds[TEMP], 1.0)
+    np.testing.assert_allclose(ds[TEMP], np.float32(_value(ERA5_VARIABLES[0], 0)), rtol=1e-6)
     np.testing.assert_allclose(ds[GPP].sel(year=2003, step=45), 3.0 * 5)
 
 

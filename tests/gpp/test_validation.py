@@ -19,11 +19,16 @@ from geohet_lib.gpp.variables import ERA5_VARIABLES
 TEMP, PRECIP = "temperature_2m", "total_precipitation_sum"
 
 
+def _value(v, i: int) -> float:
+    """A plausible value of catalogue variable ``v``, distinct for each index ``i``."""
+    return v.valid_min + (0.2 + 0.01 * i) * (v.valid_max - v.valid_min)
+
+
 def _era5(n_days: int = 3, lon=(10.0, 11.0), lat=(1.0, 0.0)) -> xr.Dataset:
     times = pd.date_range("2001-01-01", periods=n_days, freq="D")
     shape = (n_days, len(lat), len(lon))
     return xr.Dataset({v.name: (("time", "latitude", "longitude"),
-                                np.full(shape, 1.0 + i, np.float32), {"units": v.units})
+                                np.full(shape, _value(v, i), np.float32), {"units": v.units})
                        for i, v in enumerate(ERA5_VARIABLES)},
                       coords={"time": times, "latitude": list(lat), "longitude": list(lon)})
 
@@ -62,7 +67,7 @@ def test_safe_unit_conversions_degc_and_mm():
     assert out[TEMP].attrs["units"] == "K"
     np.testing.assert_allclose(out[TEMP], 293.15, rtol=1e-6)
     k = [v.name for v in ERA5_VARIABLES].index(PRECIP)
-    np.testing.assert_allclose(out[PRECIP], (1.0 + k) * 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(out[PRECIP], _value(ERA5_VARIABLES[k], k) * 1e-3, rtol=1e-6)
     assert out[PRECIP].attrs["units"] == "m"
     assert unit_conversion("J m**-2", "J m-2") == (1.0, 0.0)
     assert unit_conversion("MJ m-2", "J m-2") == (1e6, 0.0)
@@ -115,13 +120,13 @@ def test_latitude_out_of_range_is_an_error():
 
 def test_longitudes_0_360_normalised_and_sorted_in_a_copy(caplog):
     ds = _era5(lon=(10.0, 350.0))
-    ds[TEMP][:, :, 1] = 5.0
+    ds[TEMP][:, :, 1] = 250.0  # marks the column at 350 E
     before = ds.copy(deep=True)
     with caplog.at_level(logging.WARNING, logger="geohet"):
         out = load_era5_land(ds)
     assert "longitudes in 0..360" in caplog.text
     assert out["lon"].values.tolist() == [-10.0, 10.0]
-    assert out[TEMP].sel(lon=-10.0).values.ravel().tolist() == [5.0] * 6
+    assert out[TEMP].sel(lon=-10.0).values.ravel().tolist() == [250.0] * 6
     xr.testing.assert_identical(ds, before)
     assert fix_longitudes(out, "x") is out  # already -180..180: untouched
 
@@ -163,3 +168,26 @@ def test_pml_wrong_units_error_names_gpp():
                             "lon": [0.0, 1.0]})
     with pytest.raises(InputDataError, match="GPP has units 'g C m-2', expected 'g C m-2 d-1'"):
         load_pml_gpp(ds)
+
+
+def test_values_outside_the_physical_range_name_variable_value_and_fix():
+    """degC values labelled K (a 17 K temperature) or 5 m of rain a day are not data."""
+    ds = _era5()
+    ds[TEMP] = (ds[TEMP] * 0 + 17.0).assign_attrs(units="K")
+    with pytest.raises(InputDataError, match=r"temperature_2m has value 17 \(K\), outside its "
+                                             r"plausible range \[190, 340\].*degC labelled K"):
+        load_era5_land(ds)
+    ds = _era5()
+    ds[PRECIP] = (ds[PRECIP] * 0 + 5.0).assign_attrs(units="m")
+    with pytest.raises(InputDataError, match=r"total_precipitation_sum has value 5 \(m\)"):
+        load_era5_land(ds)
+    ok = _era5()
+    ok[TEMP] = (ok[TEMP] * 0 + 17.0).assign_attrs(units="degC")  # the same values, right units
+    assert float(load_era5_land(ok)[TEMP].max()) == pytest.approx(290.15)
+    for bad in (300.0, -5.0):  # g C m-2 d-1: no ecosystem fixes 300, none fixes less than 0
+        gpp = xr.Dataset({"GPP": (("time", "lat", "lon"), np.full((1, 2, 2), bad),
+                                  {"units": "g C m-2 d-1"})},
+                         coords={"time": [np.datetime64("2003-01-01")], "lat": [0.0, 1.0],
+                                 "lon": [0.0, 1.0]})
+        with pytest.raises(InputDataError, match=rf"GPP has value {bad:g} .*plausible range"):
+            load_pml_gpp(gpp)
