@@ -104,6 +104,29 @@ def run_sweep(variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
     return pd.DataFrame(rows)
 
 
+def run_cached(config: Mapping[str, Any], seeds: Sequence[int],
+               train: Callable[[int], tuple[Mapping[str, np.ndarray], Mapping[str, float]]],
+               cache: RunCache, desc: str = "runs"
+               ) -> tuple[list[dict[str, np.ndarray]], list[dict], list[bool]]:
+    """:func:`run_sweep` for runs that keep arrays (e.g. an ensemble's member predictions):
+    one configuration, every seed; ``train(seed) -> (arrays, metrics)`` runs only for seeds
+    whose arrays are not cached. Returns each seed's arrays, cache record and whether it was
+    read from the cache."""
+    arrays, records, cached = [], [], []
+    for seed in progress_bar(list(seeds), desc=desc, unit="run"):
+        got = cache.get_arrays(config, seed)
+        cached.append(got is not None)
+        if got is None:
+            t0 = time.perf_counter()
+            got, metrics = train(int(seed))
+            rec = cache.put(config, seed, metrics, time.perf_counter() - t0, arrays=got)
+            LOG.info("%s: seed %d: %s (%.0f s)", desc, seed,
+                     ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items()), rec["seconds"])
+        arrays.append(dict(got))
+        records.append(cache.get(config, seed))
+    return arrays, records, cached
+
+
 def summarise(runs: pd.DataFrame, metrics: Sequence[str], by: str = "variant") -> pd.DataFrame:
     """Mean and standard deviation (ddof = 1) of each metric over seeds, one row per ``by``
     value in order of first appearance: ``<m> mean``, ``<m> std``, ``seeds``."""

@@ -140,19 +140,27 @@ class GeoHetTask(BaseTask):
         self.y_scale = float(extra.get("y_scale", self.y_scale))
 
 
-def predict(model: nn.Module, cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray,
-            y_scale: float, batch_size: int = 1024, device: str | torch.device = "cpu",
-            amp: bool = True) -> np.ndarray:
-    """Predictions (n_examples, 46) in the target's units."""
-    device = torch.device(device)
-    model.eval()
+def _batched(fn, cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray,
+             batch_size: int, device: torch.device, amp: bool) -> list:
+    """``fn(x, cluster, steps)`` of every batch of ``examples``, in order, without gradients
+    (bfloat16 autocast on CUDA when ``amp``)."""
     out = []
     with torch.no_grad():
         for x, _, c, s in iterate_batches(cache, examples, cell_cluster, batch_size, False,
                                           device=device):
             with torch.autocast(device.type, dtype=torch.bfloat16,
                                 enabled=amp and device.type == "cuda"):
-                out.append(model(x, c, s).float().cpu().numpy())
+                out.append(fn(x, c, s))
+    return out
+
+
+def predict(model: nn.Module, cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray,
+            y_scale: float, batch_size: int = 1024, device: str | torch.device = "cpu",
+            amp: bool = True) -> np.ndarray:
+    """Predictions (n_examples, 46) in the target's units."""
+    model.eval()
+    out = _batched(lambda x, c, s: model(x, c, s).float().cpu().numpy(), cache, examples,
+                   cell_cluster, batch_size, torch.device(device), amp)
     return np.concatenate(out) * y_scale if out else np.empty((0, cache.target.shape[2]))
 
 
@@ -161,20 +169,18 @@ def predict_dist(model: nn.Module, cache: SampleCache, examples: np.ndarray,
                  device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Predictive mean and variance (n_examples, 46) in the target's units (and its square)
     of a GeoHet with a variance head (float32 throughout)."""
-    device = torch.device(device)
     model.eval()
-    means, variances = [], []
-    with torch.no_grad():
-        for x, _, c, s in iterate_batches(cache, examples, cell_cluster, batch_size, False,
-                                          device=device):
-            mean, log_var = model.forward_dist(x, c, s)
-            means.append(mean.float().cpu().numpy())
-            variances.append(torch.exp(log_var.float()).cpu().numpy())
-    if not means:
+
+    def dist(x: Tensor, c: Tensor, s: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        mean, log_var = model.forward_dist(x, c, s)
+        return mean.float().cpu().numpy(), torch.exp(log_var.float()).cpu().numpy()
+
+    out = _batched(dist, cache, examples, cell_cluster, batch_size, torch.device(device), False)
+    if not out:
         empty = np.empty((0, cache.target.shape[2]))
         return empty, empty
-    return (np.concatenate(means) * y_scale,
-            np.concatenate(variances).astype(np.float64) * y_scale ** 2)
+    return (np.concatenate([m for m, _ in out]) * y_scale,
+            np.concatenate([v for _, v in out]).astype(np.float64) * y_scale ** 2)
 
 
 def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.ndarray,

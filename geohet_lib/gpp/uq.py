@@ -19,7 +19,6 @@ under spatial shift.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +29,7 @@ import pandas as pd
 import torch
 
 from ..config import Profile
-from ..progress import progress_bar
-from ..runtime import LOG
-from ..sweep import RunCache
+from ..sweep import RunCache, run_cached
 from ..uq.ensemble import EnsemblePrediction, aggregate
 from .samples import SampleCache
 from .stage03 import Split, make_geohet, spatial_block_split, subsample_examples
@@ -129,18 +126,9 @@ def train_members(profile: Profile, graph, cache: SampleCache, split: Split,
                   seeds: Sequence[int], epochs: int, cache_dir: str | Path,
                   config: Mapping[str, Any], device: Any = "cpu") -> GPPMembers:
     """Train (or load) every member; ``config`` is :func:`member_config`'s record."""
-    rc = RunCache(cache_dir)
-    arrays, secs, cached = [], [], []
-    for seed in progress_bar(list(seeds), desc="GeoHet members", unit="member"):
-        got = rc.get_arrays(config, seed)
-        cached.append(got is not None)
-        if got is None:
-            t0 = time.perf_counter()
-            got, scores = train_member(profile, graph, cache, split, seed, epochs, device)
-            rc.put(config, seed, scores, time.perf_counter() - t0, arrays=got)
-            LOG.info("GeoHet member seed %d: validation RMSE %.3f (%.0f s)", seed,
-                     scores["val RMSE"], time.perf_counter() - t0)
-        secs.append(rc.get(config, seed)["seconds"])
-        arrays.append(got)
+    arrays, recs, cached = run_cached(
+        config, seeds, lambda seed: train_member(profile, graph, cache, split, seed, epochs,
+                                                 device),
+        RunCache(cache_dir), desc="GeoHet members")
     stack = {k: np.stack([a[k] for a in arrays]) for k in arrays[0]}
-    return GPPMembers([int(s) for s in seeds], stack, secs, cached)
+    return GPPMembers([int(s) for s in seeds], stack, [r["seconds"] for r in recs], cached)

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..maps import finish_figure, world_map
+from ..uq.plots import density_hexbin
 
 
 _PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
@@ -131,13 +132,10 @@ def plot_pred_vs_true(preds: dict[str, np.ndarray], y: np.ndarray, figures_dir: 
         p = np.asarray(preds[name], dtype=float).ravel()
         m = _metrics(y, p)
         if log_axes:
-            yy, pp = np.clip(y, lo, hi), np.clip(p, lo, hi)
-            hb = ax.hexbin(yy, pp, gridsize=gridsize, xscale="log", yscale="log",
-                           extent=(np.log10(lo), np.log10(hi), np.log10(lo), np.log10(hi)),
-                           bins="log", cmap="viridis", mincnt=1)
+            hb = density_hexbin(ax, np.clip(y, lo, hi), np.clip(p, lo, hi), lo, hi, gridsize,
+                                log=True)
         else:
-            hb = ax.hexbin(y, p, gridsize=gridsize, extent=(lo, hi, lo, hi), bins="log",
-                           cmap="viridis", mincnt=1)
+            hb = density_hexbin(ax, y, p, lo, hi, gridsize)
         counts.append(hb)
         ax.plot([lo, hi], [lo, hi], "r-", lw=0.9)
         ax.set_xlim(lo, hi)

@@ -19,7 +19,6 @@ missing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..progress import progress_bar
-from ..runtime import LOG
-from ..sweep import RunCache
+from ..sweep import RunCache, run_cached
 from ..uq.ensemble import EnsemblePrediction, aggregate
 from .graph import build_hetero_graph
 from .stage03 import RegionData, _image_array, run_region
@@ -139,39 +136,30 @@ def train_members(data: RegionData, image, name: str, seeds: Sequence[int], epoc
         raise ValueError(f"unknown ensemble {name!r}: choose one of {', '.join(ENSEMBLES)}")
     loss_kind = ENSEMBLES[name]
     cfg = member_config(data.region, loss_kind, epochs, warmup_epochs, full_batch)
-    cache = RunCache(cache_dir)
     img = _image_array(image)
-    ref_graph = None
-    arrays, val_rmse, secs, cached = [], [], [], []
-    for seed in progress_bar(list(seeds), desc=f"{name} members", unit="member"):
-        got = cache.get_arrays(cfg, seed)
-        if got is None:
-            if ref_graph is None:  # the reference graph without the test points, built once
-                ref_graph = build_hetero_graph(
-                    data.graph_frame.iloc[data.index("train", "val")].reset_index(drop=True),
-                    data.graph.config)
-            t0 = time.perf_counter()
-            res = run_region(data, img, seed=seed, device=device, progress=False,
-                             loss_kind=loss_kind, full_batch=full_batch, epochs=epochs,
-                             nll_warmup_epochs=warmup_epochs, beta=BETA, use_uq=True)
-            ind_mean, ind_var = _inductive_predict(res, data, img, ref_graph, device)
-            got = {"mean": res.pred_scaled, "var": np.exp(res.log_var),
-                   "ind_mean": ind_mean, "ind_var": ind_var}
-            cache.put(cfg, seed, {"val RMSE (g/kg)": res.val_metrics["RMSE"],
-                                  "best epoch": res.history.best_epoch + 1},
-                      time.perf_counter() - t0, arrays=got)
-            LOG.info("%s member seed %d: validation RMSE %.3f g/kg (%.0f s)", name, seed,
-                     res.val_metrics["RMSE"], time.perf_counter() - t0)
-            cached.append(False)
-        else:
-            cached.append(True)
-        rec = cache.get(cfg, seed)
-        val_rmse.append(rec["metrics"]["val RMSE (g/kg)"])
-        secs.append(rec["seconds"])
-        arrays.append(got)
+    ref_graph = []  # the reference graph without the test points, built once when needed
+
+    def train(seed: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        if not ref_graph:
+            ref_graph.append(build_hetero_graph(
+                data.graph_frame.iloc[data.index("train", "val")].reset_index(drop=True),
+                data.graph.config))
+        res = run_region(data, img, seed=seed, device=device, progress=False,
+                         loss_kind=loss_kind, full_batch=full_batch, epochs=epochs,
+                         nll_warmup_epochs=warmup_epochs, beta=BETA, use_uq=True)
+        ind_mean, ind_var = _inductive_predict(res, data, img, ref_graph[0], device)
+        return ({"mean": res.pred_scaled, "var": np.exp(res.log_var), "ind_mean": ind_mean,
+                 "ind_var": ind_var},
+                {"val RMSE (g/kg)": res.val_metrics["RMSE"],
+                 "best epoch": res.history.best_epoch + 1})
+
+    arrays, recs, cached = run_cached(cfg, seeds, train, RunCache(cache_dir),
+                                      desc=f"{name} members")
     stack = {k: np.stack([a[k] for a in arrays]).astype(np.float64) for k in arrays[0]}
     return Members(name, [int(s) for s in seeds], stack["mean"], stack["var"],
-                   stack["ind_mean"], stack["ind_var"], val_rmse, secs, cached)
+                   stack["ind_mean"], stack["ind_var"],
+                   [r["metrics"]["val RMSE (g/kg)"] for r in recs],
+                   [r["seconds"] for r in recs], cached)
 
 
 # --------------------------------------------------------------------------- tables

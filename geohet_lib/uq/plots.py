@@ -162,6 +162,21 @@ def plot_reliability(curves: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndar
     return _finish(fig, stem, figures_dir, caption, title)
 
 
+def _lines_vs_m(ax, frame: pd.DataFrame, col: str, ensembles: list, ms: float) -> str | None:
+    """One line of ``col`` against ``M`` per ensemble, with a ±1 sd band where the frame has
+    ``<col> sd``; returns that sd column's name (None without one)."""
+    sd_col = f"{col} sd" if f"{col} sd" in frame.columns else None
+    for k, ens in enumerate(ensembles):
+        sub = frame.loc[frame["ensemble"] == ens].sort_values("M")
+        m = sub["M"].to_numpy(dtype=float)
+        y = sub[col].to_numpy(dtype=float)
+        ax.plot(m, y, "-o", color=f"C{k}", ms=ms, label=str(ens))
+        if sd_col is not None:
+            sd = np.nan_to_num(sub[sd_col].to_numpy(dtype=float), nan=0.0)
+            ax.fill_between(m, y - sd, y + sd, color=f"C{k}", alpha=0.2, lw=0)
+    return sd_col
+
+
 def plot_epistemic_fraction(frame: pd.DataFrame, stem: str = "uq_05_epistemic_fraction",
                             figures_dir: str | Path = "figures", caption: str = "",
                             title: str | None = None) -> Figure:
@@ -172,14 +187,7 @@ def plot_epistemic_fraction(frame: pd.DataFrame, stem: str = "uq_05_epistemic_fr
     frame = _check_frame(frame, ("ensemble", "M", col), "plot_epistemic_fraction")
     sd_col = f"{col} sd" if f"{col} sd" in frame.columns else None
     fig, ax = plt.subplots(figsize=(5.5, 4.0), layout="constrained")
-    for k, ens in enumerate(_ensembles(frame)):
-        sub = frame.loc[frame["ensemble"] == ens].sort_values("M")
-        m = sub["M"].to_numpy(dtype=float)
-        y = sub[col].to_numpy(dtype=float)
-        ax.plot(m, y, "-o", color=f"C{k}", ms=5, label=str(ens))
-        if sd_col is not None:
-            sd = np.nan_to_num(sub[sd_col].to_numpy(dtype=float), nan=0.0)
-            ax.fill_between(m, y - sd, y + sd, color=f"C{k}", alpha=0.2, lw=0)
+    _lines_vs_m(ax, frame, col, _ensembles(frame), ms=5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.set_xlabel("ensemble size M")
@@ -207,15 +215,7 @@ def plot_metrics_vs_m(frame: pd.DataFrame,
     fig, axes = _grid(len(present), 2, 4.6, 3.4)
     ensembles = _ensembles(frame)
     for ax, metric in zip(axes, present):
-        sd_col = f"{metric} sd" if f"{metric} sd" in frame.columns else None
-        for k, ens in enumerate(ensembles):
-            sub = frame.loc[frame["ensemble"] == ens].sort_values("M")
-            m = sub["M"].to_numpy(dtype=float)
-            y = sub[metric].to_numpy(dtype=float)
-            ax.plot(m, y, "-o", color=f"C{k}", ms=4, label=str(ens))
-            if sd_col is not None:
-                sd = np.nan_to_num(sub[sd_col].to_numpy(dtype=float), nan=0.0)
-                ax.fill_between(m, y - sd, y + sd, color=f"C{k}", alpha=0.2, lw=0)
+        _lines_vs_m(ax, frame, metric, ensembles, ms=4)
         if metric.upper().startswith("NLL"):
             ax.set_yscale("symlog", linthresh=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -226,6 +226,18 @@ def plot_metrics_vs_m(frame: pd.DataFrame,
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, title="ensemble", title_fontsize=8)
     return _finish(fig, stem, figures_dir, caption, title)
+
+
+def density_hexbin(ax, y: np.ndarray, p: np.ndarray, lo: float, hi: float, gridsize: int,
+                   log: bool = False):
+    """Predicted against true as hexagons coloured by log point count over the square
+    [lo, hi]² (log axes with ``log``); returns the hexbin collection."""
+    if log:
+        return ax.hexbin(y, p, gridsize=gridsize, xscale="log", yscale="log",
+                         extent=(np.log10(lo), np.log10(hi), np.log10(lo), np.log10(hi)),
+                         bins="log", cmap="viridis", mincnt=1)
+    return ax.hexbin(y, p, gridsize=gridsize, extent=(lo, hi, lo, hi), bins="log",
+                     cmap="viridis", mincnt=1)
 
 
 def plot_pred_vs_true(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], units: str = "",
@@ -267,14 +279,7 @@ def plot_pred_vs_true(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], units
         rmse = float(np.sqrt(np.mean((p - y) ** 2)))
         ss_tot = float(np.sum((y - y.mean()) ** 2))
         r2 = 1.0 - float(np.sum((p - y) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
-        if log:
-            hb = ax.hexbin(y, p, gridsize=gridsize, xscale="log", yscale="log",
-                           extent=(np.log10(lo), np.log10(hi), np.log10(lo), np.log10(hi)),
-                           bins="log", cmap="viridis", mincnt=1)
-        else:
-            hb = ax.hexbin(y, p, gridsize=gridsize, extent=(lo, hi, lo, hi), bins="log",
-                           cmap="viridis", mincnt=1)
-        hexes.append(hb)
+        hexes.append(density_hexbin(ax, y, p, lo, hi, gridsize, log))
         ax.plot([lo, hi], [lo, hi], "r-", lw=0.9, label="1:1")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)

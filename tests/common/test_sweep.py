@@ -91,3 +91,24 @@ def test_cache_keeps_a_run_s_arrays_beside_its_record(tmp_path):
     np.testing.assert_array_equal(got["mean"], arrays["mean"])
     assert cache.get_arrays({"model": "b", "epochs": 2}, 1) is None
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_run_cached_trains_only_the_missing_seeds_and_returns_their_arrays(tmp_path):
+    import numpy as np
+
+    from geohet_lib.sweep import RunCache, run_cached
+
+    calls = []
+
+    def train(seed):
+        calls.append(seed)
+        return {"pred": np.full(3, float(seed))}, {"rmse": 1.0 + seed}
+
+    cache, cfg = RunCache(tmp_path), {"model": "m"}
+    arrays, recs, cached = run_cached(cfg, [0, 1], train, cache)
+    assert calls == [0, 1] and cached == [False, False]
+    assert [r["metrics"]["rmse"] for r in recs] == [1.0, 2.0]
+    arrays, recs, cached = run_cached(cfg, [0, 1, 2], train, cache)
+    assert calls == [0, 1, 2] and cached == [True, True, False]  # only seed 2 trained
+    np.testing.assert_array_equal(arrays[1]["pred"], [1.0, 1.0, 1.0])
+    assert recs[2]["seed"] == 2
