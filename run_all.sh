@@ -119,9 +119,11 @@ fi
 OUT="$ROOT/output/$PROFILE"
 mkdir -p "$OUT" "$ROOT/data"
 # figures and tables: the committed reference (figures/, tables/) is the default profile with
-# seed 0; every other profile or seed writes output/<profile>/seed<seed>/ (paths.results_dirs)
-if [[ "$PROFILE" == default && "$SEED" == 0 ]]; then RESULTS="figures/ and tables/"
-else RESULTS="output/$PROFILE/seed$SEED/figures and .../tables"; fi
+# seed 0; every other profile or seed writes output/<profile>/seed<seed>/ (the notebooks ask
+# geohet_lib.paths.results_dirs, and so does this message)
+RESULTS="$("$PY" -c 'import sys; from geohet_lib.paths import results_dirs
+f, t = results_dirs(sys.argv[1], int(sys.argv[2]), root=".")
+print(f"{f}/ and {t}/")' "$PROFILE" "$SEED")"
 
 mapfile -t JOBS < <("$PY" - "$STUDY" "$STAGE" <<'PYEOF'
 import json, sys, glob, os

@@ -91,7 +91,6 @@ _ALIASES = {"latitude": "lat", "longitude": "lon", "long": "lon", "lng": "lon",
             "soc": "soc_value", "unit": "soc_unit", "id": "sample_id"}
 
 
-
 def _shapefile_names() -> dict[str, str]:
     """Schema column -> the 10-character name a Shapefile (dBase) stores for it, for the names
     longer than that whose truncation is unambiguous (``depth_top_`` -> ``depth_top_cm``)."""
@@ -163,9 +162,6 @@ class HarmonisationReport:
 
 
 # ----------------------------------------------------------------------------- reading
-_ENCODINGS: tuple[str, ...] = ("utf-8-sig", "utf-16", "cp1252")
-
-
 def _text_encoding(path: Path, encoding: str | None) -> str:
     """``encoding``, or the first of UTF-8 (BOM allowed), UTF-16 (with its BOM) and
     Windows-1252 that decodes the file; the choice is logged when not UTF-8."""
