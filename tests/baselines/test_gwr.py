@@ -1,4 +1,4 @@
-"""geohet_lib.baselines.gwr: the mgwr wrapper reproduces mgwr (and GWR4) on the Georgia data.
+"""geohet_lib.baselines.gwr: GWR reproduces mgwr (and GWR4) on the Georgia data.
 
 The Georgia counties data (Fotheringham, Brunsdon & Charlton 2002) ship inside the libpysal
 wheel, with GWR4's own output for the classic model PctBach ~ PctRural + PctPov + PctBlack
@@ -141,28 +141,31 @@ def test_check_spatial_inputs_shapes():
         check_spatial_inputs(np.zeros((3, 2)), np.zeros((3, 1)), min_rows=5)
 
 
-def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch):
+@pytest.mark.parametrize("engine", ["geohet", "mgwr"])
+def test_singular_small_neighbourhoods_widen_the_search(georgia, monkeypatch, engine):
     """When small neighbourhoods are singular (locally collinear covariates, e.g. leaf area 0 over
     a desert), the search restarts from a doubled lower end instead of failing; a search that is
-    singular up to all observations is a clear error."""
+    singular up to all observations is a clear error. Same widening for both engines."""
+    from geohet_lib.baselines import gwr as gwr_mod
+
     coords, X, y, _ = georgia
-    original = mgwr_sel.Sel_BW.search
+    cls = gwr_mod._GeohetEngine if engine == "geohet" else gwr_mod._MgwrEngine
+    original = cls.search
     tried = []
 
-    def search(self, *a, bw_min=None, **kw):
+    def search(self, criterion_name, bw_min, bw_max):
         tried.append(bw_min)
         if bw_min is not None and bw_min < 20:
             raise np.linalg.LinAlgError("Singular matrix")
-        return original(self, *a, bw_min=bw_min, **kw)
+        return original(self, criterion_name, bw_min, bw_max)
 
-    monkeypatch.setattr(mgwr_sel.Sel_BW, "search", search)
-    m = GWR(bw_min=6, spherical=False).fit(coords, X, y)
+    monkeypatch.setattr(cls, "search", search)
+    m = GWR(bw_min=6, spherical=False, engine=engine).fit(coords, X, y)
     assert tried == [6, 12, 24] and m.bw_min_used_ == 24 and m.bandwidth_ >= 24
     tried.clear()
-    monkeypatch.setattr(mgwr_sel.Sel_BW, "search",
-                        lambda self, *a, **kw: (_ for _ in ()).throw(np.linalg.LinAlgError("x")))
+    monkeypatch.setattr(cls, "search", lambda self, *a: (_ for _ in ()).throw(np.linalg.LinAlgError("x")))
     with pytest.raises(ValueError, match="singular"):
-        GWR(bw_min=40, spherical=False).fit(coords, X, y)  # 40 -> 80 -> 159 = n -> error
+        GWR(bw_min=40, spherical=False, engine=engine).fit(coords, X, y)  # 40 -> 80 -> 159 = n
 
 
 def test_constant_column_is_refused_with_the_reason():
