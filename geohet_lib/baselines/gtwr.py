@@ -22,6 +22,9 @@ gives zero weight beyond the q-th neighbour, a k-d tree query (:class:`scipy.spa
 q nearest neighbours gives *exactly the same* local regressions at O(n q k^2) cost. Ties at the q-th
 distance (points with ``d_q <= d < d_q * eps``, e.g. repeated locations when ``tau = 0``) get a
 positive weight in mgtwr too, so the neighbour query is widened until every such point is included.
+The neighbour search and the batched local solves are those of GWR: one core,
+:class:`geohet_lib.baselines.local_regression.AdaptiveBisquare`, on space-time points here and on
+spatial points there.
 
 Geometry
 --------
@@ -68,11 +71,11 @@ eq. 2.33) as in ``mgwr.diagnostics.get_AICc``: ``-2 llf + 2 n (tr S + 1) / (n - 
 as ``criterion="AICc_mgtwr"`` and reported as ``aicc_mgtwr_``. Also ``"AIC"``, ``"BIC"``
 (``-2 llf + (tr S + 1) log n``) and ``"CV"`` (``sum e_i^2 / (1 - S_ii)^2 / n``), as in mgtwr.
 
-Singular local systems: ``np.linalg.solve`` is used (mgtwr uses ``scipy.linalg.solve``, the same LU
-solve, so well-conditioned fits agree to rounding); a focal point whose local normal matrix is exactly
-singular (LAPACK reports a zero pivot, e.g. a covariate constant over the neighbourhood) falls back to
-the Moore-Penrose pseudo-inverse (``np.linalg.pinv``, minimum-norm solution); the number of such
-points is stored in ``n_singular_`` and a warning is logged.
+Singular local systems: the batched LU inverse of the core (mgtwr uses ``scipy.linalg.solve``, so
+well-conditioned fits agree to rounding); a focal point whose local normal matrix is singular (a zero
+pivot, or a 1-norm condition number above 1/eps, e.g. a covariate constant over the neighbourhood)
+falls back to the Moore-Penrose pseudo-inverse (minimum-norm solution); the number of such points is
+stored in ``n_singular_`` and a warning is logged.
 
 >>> m = GTWR(bw=None, tau=None, spherical=True, time_period=46).fit(lonlat, week, X, y)
 >>> m.bandwidth_, m.tau_, m.aicc_
@@ -84,46 +87,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from ..geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
+from .local_regression import CRITERIA, EPS, AdaptiveBisquare, lonlat_to_xyz
+from .local_regression import criterion as gtwr_criterion
 
 __all__ = ["GTWR", "EPS", "CRITERIA", "lonlat_to_xyz", "gtwr_criterion"]
 
 LOG = logging.getLogger("geohet")
 
-EPS = 1.0000001  # mgtwr / mgwr: adaptive bandwidth distance = q-th distance * eps
 GOLDEN = 0.38196601125010515  # (3 - sqrt 5) / 2, mgtwr's ``delta = 0.38197``
-CRITERIA = ("AICc", "AICc_mgtwr", "AIC", "BIC", "CV")
-_BLOCK_ELEMENTS = 1 << 22  # max focal x neighbour x parameter elements per batched block (32 MiB)
-
-
-def lonlat_to_xyz(lonlat: np.ndarray, radius: float = EARTH_RADIUS_KM) -> np.ndarray:
-    """(lon, lat) in degrees -> 3-D Cartesian position (km) on a sphere of ``radius``."""
-    return radius * lonlat_to_unit_sphere(lonlat[:, 0], lonlat[:, 1])
-
-
-def gtwr_criterion(name: str, n: float, rss: float, tr_s: float, cv_sum: float | None = None) -> float:
-    """Selection criterion from RSS and tr(S) (see module docstring; mgwr/mgtwr formulas)."""
-    llf = -n / 2.0 * (math.log(2.0 * math.pi * rss / n) + 1.0) if rss > 0 else math.inf
-    if name == "AICc":
-        den = n - tr_s - 2.0
-        return -2.0 * llf + 2.0 * n * (tr_s + 1.0) / den if den > 0 else math.inf
-    if name == "AICc_mgtwr":
-        den = n - tr_s - 1.0
-        return -2.0 * llf + 2.0 * (tr_s + 1.0) + 2.0 * tr_s * (tr_s + 1.0) / den if den > 0 else math.inf
-    if name == "AIC":
-        return -2.0 * llf + 2.0 * (tr_s + 1.0)
-    if name == "BIC":
-        return -2.0 * llf + (tr_s + 1.0) * math.log(n)
-    if name == "CV":
-        if cv_sum is None:
-            raise ValueError("criterion 'CV' needs cv_sum")
-        return cv_sum / n
-    raise ValueError(f"unknown criterion {name!r}; expected one of {CRITERIA}")
 
 
 def _as_2d(a: Any, name: str, ncol: int | None = None) -> np.ndarray:
@@ -173,7 +148,7 @@ class GTWR:
     criterion : "AICc" (default, mgwr formula), "AICc_mgtwr", "AIC", "BIC" or "CV".
     bw_bounds, tau_bounds : search ranges (inclusive); None: defaults of the module docstring.
     n_focal : focal-point subsample size for the selection criterion (None: always exact).
-    chunk_size : focal points per batched block (reduced automatically for large bw).
+    device : torch device of the local solves ("cpu", "cuda").
     seed : seed of the focal subsample.
     progress : show a tqdm bar over blocks.
     """
@@ -189,7 +164,7 @@ class GTWR:
         bw_bounds: tuple[int, int] | None = None,
         tau_bounds: tuple[float, float] | None = None,
         n_focal: int | None = 20000,
-        chunk_size: int = 2048,
+        device: str = "cpu",
         seed: int = 0,
         progress: bool = False,
         log_tau_tol: float = 0.05,
@@ -208,8 +183,6 @@ class GTWR:
                 raise ValueError(f"time_period must be > 0, got {time_period!r}")
         if n_focal is not None and int(n_focal) < 1:
             raise ValueError(f"n_focal must be >= 1 or None, got {n_focal!r}")
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
         if not log_tau_tol > 0:
             raise ValueError("log_tau_tol must be > 0")
         self.bw = bw
@@ -220,7 +193,7 @@ class GTWR:
         self.bw_bounds = bw_bounds
         self.tau_bounds = tau_bounds
         self.n_focal = None if n_focal is None else int(n_focal)
-        self.chunk_size = int(chunk_size)
+        self.device = device
         self.seed = seed
         self.progress = bool(progress)
         self.log_tau_tol = float(log_tau_tol)
@@ -260,107 +233,25 @@ class GTWR:
             return np.ascontiguousarray(space)  # mgtwr: tau == 0 -> spatial coordinates only
         return np.ascontiguousarray(np.hstack([space, np.sqrt(tau) * time_]))
 
-    # ------------------------------------------------------------------ neighbours
-    @staticmethod
-    def _neighbours(tree: cKDTree, n_tree: int, pts: np.ndarray, q: int
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """Yield (rows, dist, idx, h): all tree points with d < h = d_q * eps for each query row.
-
-        Starts with q + 1 neighbours and widens the query for rows whose last neighbour is still
-        inside h (ties at the q-th distance), so the support equals mgtwr's exactly.
-        """
-        pending = np.arange(len(pts))
-        K = min(q + 1, n_tree)
-        while pending.size:
-            d, i = tree.query(pts[pending], k=K)
-            d = np.asarray(d, dtype=float).reshape(len(pending), K)
-            i = np.asarray(i).reshape(len(pending), K)
-            h = d[:, q - 1] * EPS
-            done = np.ones(len(pending), bool) if K >= n_tree else d[:, -1] >= h
-            if np.any(h[done] <= 0):
-                raise ValueError(
-                    f"bandwidth distance is zero: a point has >= bw={q} duplicates at the same "
-                    "space-time position; increase bw (or tau)")
-            if done.any():
-                yield pending[done], d[done], i[done], h[done]
-            pending = pending[~done]
-            K = min(n_tree, q + max(16, 4 * (K - q)))
-
     # ------------------------------------------------------------------ local fits
-    def _local_pass(
-        self,
-        tree: cKDTree,
-        Xd: np.ndarray,
-        y: np.ndarray,
-        pts: np.ndarray,
-        q: int,
-        focal_X: np.ndarray | None,
-        desc: str = "GTWR",
-    ) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """Local coefficients at ``pts`` (m, p); with ``focal_X`` also x_i'(X'WX)^{-1}x_i (m,)."""
-        n_tree, p = Xd.shape
-        m = len(pts)
-        betas = np.empty((m, p))
-        hat = np.empty(m) if focal_X is not None else None
-        n_sing = 0
-        step = max(1, min(self.chunk_size, _BLOCK_ELEMENTS // max(1, (q + 1) * p)))
-        starts = range(0, m, step)
-        if self.progress:
-            from ..progress import progress_bar
-
-            starts = progress_bar(starts, desc=desc, unit="block", leave=False)
-        for s in starts:
-            sl = np.arange(s, min(m, s + step))
-            for rows, d, idx, h in self._neighbours(tree, n_tree, pts[sl], q):
-                K = d.shape[1]
-                sub = max(1, _BLOCK_ELEMENTS // (K * p))
-                for a in range(0, len(rows), sub):
-                    r = slice(a, a + sub)
-                    out_rows = sl[rows[r]]
-                    z = d[r] / h[r, None]
-                    w = (1.0 - z * z) ** 2
-                    w[d[r] >= h[r, None]] = 0.0
-                    Xn = Xd[idx[r]]  # (c, K, p)
-                    Xw = Xn * w[:, :, None]
-                    A = np.matmul(Xw.transpose(0, 2, 1), Xn)  # (c, p, p)
-                    b = np.einsum("ckp,ck->cp", Xw, y[idx[r]])
-                    if focal_X is not None:
-                        rhs = np.stack([b, focal_X[out_rows]], axis=-1)  # (c, p, 2)
-                    else:
-                        rhs = b[:, :, None]
-                    sol, ns = self._solve(A, rhs)
-                    n_sing += ns
-                    betas[out_rows] = sol[:, :, 0]
-                    if hat is not None:
-                        # S_ii = x_i'(X'WX)^{-1} x_i * w_ii with w_ii = 1 (self at distance 0)
-                        hat[out_rows] = np.einsum("cp,cp->c", focal_X[out_rows], sol[:, :, 1])
-        return betas, hat, n_sing
+    def _core(self, pts: np.ndarray) -> AdaptiveBisquare:
+        """The shared local-regression core over space-time points ``pts`` (Euclidean)."""
+        return AdaptiveBisquare(pts, self._Xd, self._y, device=self.device, progress=self.progress)
 
     @staticmethod
-    def _solve(A: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, int]:
-        try:
-            return np.linalg.solve(A, rhs), 0
-        except np.linalg.LinAlgError:
-            out = np.empty_like(rhs)
-            n_sing = 0
-            for j in range(len(A)):
-                try:
-                    out[j] = np.linalg.solve(A[j], rhs[j])
-                except np.linalg.LinAlgError:
-                    out[j] = np.linalg.pinv(A[j]) @ rhs[j]
-                    n_sing += 1
-            return out, n_sing
+    def _fit(core: AdaptiveBisquare, pts: np.ndarray, q: int, focal_X: np.ndarray | None,
+             desc: str):
+        f = core.fit(pts, q, focal_X, on_singular="pinv", desc=desc)
+        return f.beta, f.influence, int(f.singular.sum())
 
     # ------------------------------------------------------------------ criterion
     def _evaluate(self, bw: int, tau: float) -> float:
         key = (int(bw), float(tau))
         if key in self._cache:
             return self._cache[key]
-        pts = self._stack(self._space_emb, self._time_emb, tau)
-        tree = self._tree_for(tau, pts)
+        core = self._core_for(tau)
         focal = self._focal
-        betas, hat, _ = self._local_pass(tree, self._Xd, self._y, pts[focal], bw,
-                                         self._Xd[focal], desc=f"bw={bw}")
+        betas, hat, _ = self._fit(core, core.points[focal], bw, self._Xd[focal], desc=f"bw={bw}")
         resid = self._y[focal] - np.einsum("cp,cp->c", self._Xd[focal], betas)
         scale = self._n / len(focal)
         rss = float(np.sum(resid ** 2)) * scale
@@ -373,10 +264,11 @@ class GTWR:
         LOG.debug("GTWR bw=%d tau=%.6g %s=%.6f", bw, tau, self.criterion, score)
         return score
 
-    def _tree_for(self, tau: float, pts: np.ndarray) -> cKDTree:
-        if self._tree_cache is None or self._tree_cache[0] != tau:
-            self._tree_cache = (tau, cKDTree(pts))
-        return self._tree_cache[1]
+    def _core_for(self, tau: float) -> AdaptiveBisquare:
+        if self._core_cache is None or self._core_cache[0] != tau:
+            pts = self._stack(self._space_emb, self._time_emb, tau)
+            self._core_cache = (tau, self._core(pts))
+        return self._core_cache[1]
 
     # ------------------------------------------------------------------ searches
     def _golden_bw(self, tau: float, lo: int, hi: int) -> tuple[int, float]:
@@ -456,7 +348,6 @@ class GTWR:
         if len(coords) != n or len(y) != n:
             raise ValueError(f"coords, t, X and y must have the same length "
                              f"(got {len(coords)}, {len(t)}, {n}, {len(y)})")
-        p = k + 1
         q_min = k + 2
         if n < q_min:
             raise ValueError(f"need at least k+2={q_min} observations, got n={n}")
@@ -476,7 +367,7 @@ class GTWR:
         self._space_emb = self._space(coords)
         self._time_emb = self._time(t)
         self._cache: dict[tuple[int, float], float] = {}
-        self._tree_cache: tuple[float, cKDTree] | None = None
+        self._core_cache: tuple[float, AdaptiveBisquare] | None = None
         self.search_history_: list[dict[str, float]] = []
         if self.n_focal is not None and n > self.n_focal:
             rng = np.random.default_rng(self.seed)
@@ -513,9 +404,8 @@ class GTWR:
             LOG.warning("GTWR: selected bw=%d is on a bound of bw_bounds=(%d, %d)", bw, lo, hi)
 
         # final fit on every point
-        pts = self._stack(self._space_emb, self._time_emb, tau)
-        tree = self._tree_for(tau, pts)
-        params, hat, n_sing = self._local_pass(tree, self._Xd, y, pts, bw, self._Xd, desc="GTWR fit")
+        core = self._core_for(tau)
+        params, hat, n_sing = self._fit(core, core.points, bw, self._Xd, desc="GTWR fit")
         if n_sing:
             LOG.warning("GTWR: %d local systems were singular; pseudo-inverse used", n_sing)
         fitted = np.einsum("cp,cp->c", self._Xd, params)
@@ -540,10 +430,10 @@ class GTWR:
         self.r2_ = 1.0 - rss / tss if tss > 0 else float("nan")
         self.n_singular_ = int(n_sing)
         self.n_features_in_ = k
-        self._tree = tree
+        self._core_fitted = core
         # release selection scratch
         self._cache = {}
-        self._tree_cache = None
+        self._core_cache = None
         del self._focal
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -561,8 +451,7 @@ class GTWR:
         self._check_fitted()
         coords, t = self._check_coords_t(coords, t)
         pts = self._stack(self._space(coords), self._time(t), self.tau_)
-        betas, _, n_sing = self._local_pass(self._tree, self._Xd, self._y, pts, self.bandwidth_, None,
-                                            desc="GTWR predict")
+        betas, _, n_sing = self._fit(self._core_fitted, pts, self.bandwidth_, None, desc="GTWR predict")
         if n_sing:
             LOG.warning("GTWR: %d local systems were singular; pseudo-inverse used", n_sing)
         return betas
@@ -575,24 +464,11 @@ class GTWR:
             tau = self.tau_
         return self._stack(self._space(coords), self._time(t), float(tau))
 
-    def weights_matrix(self, coords: Any, t: Any) -> "scipy.sparse.csr_matrix":  # noqa: F821
-        """Kernel weights (m, n_train) of the training points for local fits at (coords, t)."""
-        from scipy import sparse
-
+    def weights_matrix(self, coords: Any, t: Any):
+        """Kernel weights (m, n_train) of the training points for local fits at (coords, t)
+        (a ``scipy.sparse.csr_matrix``)."""
         self._check_fitted()
-        pts = self.embed(coords, t)
-        q = self.bandwidth_
-        rows_l, cols_l, vals_l = [], [], []
-        for rows, d, idx, h in self._neighbours(self._tree, len(self._y), pts, q):
-            w = (1.0 - (d / h[:, None]) ** 2) ** 2
-            w[d >= h[:, None]] = 0.0
-            rows_l.append(np.repeat(rows, d.shape[1]))
-            cols_l.append(idx.ravel())
-            vals_l.append(w.ravel())
-        W = sparse.csr_matrix((np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))),
-                              shape=(len(pts), len(self._y)))
-        W.eliminate_zeros()
-        return W
+        return self._core_fitted.weights_matrix(self.embed(coords, t), self.bandwidth_)
 
     def predict(self, coords: Any, t: Any, X: Any) -> np.ndarray:
         """Predictions (m,) = local coefficients at (coords, t) times [1, x]."""
