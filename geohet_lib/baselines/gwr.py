@@ -154,7 +154,7 @@ class _GeohetEngine:
 
     def score(self, bw: float) -> float:
         """The criterion of the local fits with ``int(bw)`` neighbours (mgwr's ``Kernel``)."""
-        f = self.core.fit(self.points, int(bw), self.Xd, desc=f"GWR bw={int(bw)}")
+        f = self.core.fit(None, int(bw), self.Xd, desc=f"GWR bw={int(bw)}")
         resid = self.y - np.einsum("ij,ij->i", self.Xd, f.beta)
         cv_sum = float(np.sum((resid / (1.0 - f.influence)) ** 2))
         s = criterion(self.m.criterion, len(self.y), float(resid @ resid), float(f.influence.sum()), cv_sum)
@@ -172,7 +172,7 @@ class _GeohetEngine:
         return float(bw)
 
     def fit(self, bw: float) -> GWRResults:
-        f = self.core.fit(self.points, int(bw), self.Xd, cov=True, desc="GWR fit")
+        f = self.core.fit(None, int(bw), self.Xd, cov=True, desc="GWR fit")
         return GWRResults(self.core, self.points, self.Xd, self.y, int(bw), f, self.m.sigma2_v1)
 
     def local_coefficients(self, coords: np.ndarray, bw: float) -> np.ndarray:

@@ -138,7 +138,7 @@ class GWRResults:
         """Local R2 (n, 1): 1 - sum_j w_ij e_j^2 / sum_j w_ij (y_j - ybar_i)^2 (ybar_i weighted)."""
         y = self.y.ravel()
         e = self.resid_response.ravel()
-        s = self._core.weighted_sums(self._points, self.bw, np.column_stack([np.ones_like(y), y, y * y, e * e]))
+        s = self._core.weighted_sums(None, self.bw, np.column_stack([np.ones_like(y), y, y * y, e * e]))
         ybar = s[:, 1] / s[:, 0]
         tss = s[:, 2] - 2.0 * ybar * s[:, 1] + ybar * ybar * s[:, 0]
         return ((tss - s[:, 3]) / tss).reshape(-1, 1)

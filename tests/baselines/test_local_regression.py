@@ -97,6 +97,23 @@ def test_ties_at_the_qth_distance_all_get_their_weight():
     np.testing.assert_allclose(fits[0].beta, beta, rtol=1e-9, atol=1e-12)
 
 
+def test_cached_neighbour_lists_equal_fresh_queries():
+    """A bandwidth search reuses one sorted neighbour list per point for every smaller q
+    (ties beyond the cached prefix fall back to the tree); the fits are those of fresh queries."""
+    g = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0)), -1).reshape(-1, 2)  # many ties
+    rng = np.random.default_rng(2)
+    X = np.c_[np.ones(len(g)), rng.normal(size=len(g))]
+    y = rng.normal(size=len(g))
+    cached = AdaptiveBisquare(g, X, y, dense_share=1.01)
+    fresh = AdaptiveBisquare(g, X, y, dense_share=1.01, cache_entries=0)
+    for q in (13, 5, 9, 4, 13, 20):
+        a, b = cached.fit(None, q, X), fresh.fit(g, q, X)
+        np.testing.assert_allclose(a.beta, b.beta, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a.influence, b.influence, rtol=1e-12)
+    assert cached._nbr_cache is not None and cached._nbr_cache[0].shape[1] >= 21
+    assert fresh._nbr_cache is None
+
+
 def test_cct_and_sts_equal_the_explicit_hat_matrix():
     coords, X, y = _data(n=60, k=2)
     q = 25
