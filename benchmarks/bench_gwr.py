@@ -22,6 +22,9 @@ Usage (the README's table comes from this run)::
 
     python benchmarks/bench_gwr.py --sizes 1000 6000 20000 100000 --ks 6 10 \
         --json benchmarks/results/gwr_cpu.json
+
+On a GPU machine (``benchmarks/gpu_issue16.sh``): ``--methods geohet --device cuda``; the k-d
+tree stays on the CPU, the local solves and the dense blocks run on the GPU.
 """
 
 from __future__ import annotations
@@ -55,10 +58,11 @@ def make_data(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np
     return coords, X, y
 
 
-def run_one(method: str, data: Path, threads: int) -> dict:
+def run_one(method: str, data: Path, threads: int, device: str = "cpu") -> dict:
     """Read the data, search and fit in this process (imports before the clock starts, as
     FastGWR's own timer); returns bandwidth, AICc and seconds."""
     if method == "geohet":
+        import mgwr.search  # noqa: F401  (the search routine GWR calls; imported before the clock)
         import torch
 
         from geohet_lib.baselines.gwr import GWR
@@ -73,7 +77,7 @@ def run_one(method: str, data: Path, threads: int) -> dict:
     d = np.load(data)
     coords, X, y = d["coords"], d["X"], d["y"]
     if method == "geohet":
-        m = GWR(spherical=False, engine="geohet").fit(coords, X, y)
+        m = GWR(spherical=False, engine="geohet", device=device).fit(coords, X, y)
         bw, aicc, params = m.bandwidth_, m.aicc_, m.params_
         _ = m.bse_
     else:
@@ -133,11 +137,13 @@ def _monitor(cmd: list[str], limit_s: float, env: dict | None = None) -> tuple[i
 
 def run_method(method: str, n: int, k: int, files: dict, args) -> dict:
     row: dict = {"method": method, "n": n, "k": k, "ranks_or_threads": args.threads}
+    if method == "geohet":
+        row["device"] = args.device
     if method == "fastgwr":
         cmd = _fastgwr_cmd(files["csv"], files["dir"] / "fastgwr_out.csv", args.threads)
     else:
         cmd = [sys.executable, __file__, "--one", method, "--data", str(files["npz"]),
-               "--threads", str(args.threads)]
+               "--threads", str(args.threads), "--device", args.device]
     env = dict(os.environ, OMP_NUM_THREADS="1") if method == "fastgwr" else None
     rc, out, wall, peak, timed_out = _monitor(cmd, args.limit_minutes * 60, env)
     row.update(process_wall_seconds=round(wall, 2), peak_rss_gib=round(peak, 3))
@@ -204,12 +210,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--threads", type=int, default=2, help="threads / joblib workers / MPI ranks")
     ap.add_argument("--limit-minutes", type=float, default=30.0)
+    ap.add_argument("--device", default="cpu", help="torch device of the geohet engine (cpu, cuda)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print("RESULT " + json.dumps(run_one(args.one, Path(args.data), args.threads)), flush=True)
+        print("RESULT " + json.dumps(run_one(args.one, Path(args.data), args.threads, args.device)),
+              flush=True)
         return
     if "fastgwr" in args.methods and (shutil.which("mpiexec") is None):
         raise SystemExit("FastGWR needs OpenMPI's mpiexec: apt-get install openmpi-bin libopenmpi-dev; "

@@ -188,3 +188,22 @@ def test_few_observations_search_below_mgwr_s_lower_end():
     g = GWR().fit(coords, X, y)
     assert 5 <= g.bandwidth_ <= n and g.params_.shape == (n, 3)
     assert g.predict(coords[:4], X[:4]).shape == (4,)
+
+
+def test_locally_constant_covariate_is_reported_and_the_search_widened(caplog):
+    """A covariate constant over a whole corner (leaf area 0 over a desert): the engine's local
+    systems there are singular at small bandwidths; the warning names the focal points and the
+    search restarts higher, as with mgwr's LinAlgError."""
+    rng = np.random.default_rng(4)
+    n = 400
+    coords = rng.uniform(0, 100, (n, 2))
+    X = rng.normal(size=(n, 2))
+    corner = (coords[:, 0] < 40) & (coords[:, 1] < 40)
+    X[corner, 1] = 0.0
+    y = 3 * np.sin(coords[:, 0] / 6) * X[:, 0] + 3 * np.cos(coords[:, 1] / 6) + 0.1 * rng.normal(size=n)
+    with caplog.at_level("WARNING", logger="geohet"):
+        m = GWR(bw_min=5, spherical=False).fit(coords, X, y)
+    assert "are singular" in caplog.text and "focal points (row indices)" in caplog.text
+    assert m.bw_min_used_ > 5 and np.isfinite(m.params_).all()
+    with pytest.raises(ValueError, match="singular"):
+        GWR(bw=6, spherical=False).fit(coords, X, y)
