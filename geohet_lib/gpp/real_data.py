@@ -40,7 +40,7 @@ import scipy.sparse
 import xarray as xr
 
 from ..errors import InputDataError
-from .validation import (LOG, check_land_cells, check_latitudes, check_not_all_nan,
+from .validation import (LOG, check_land_cells, check_latitudes, check_not_all_nan, check_not_swapped,
                          check_ranges,
                          check_variables, convert_units, fix_longitudes, fix_times,
                          standardise_coords, unit_conversion)
@@ -213,6 +213,7 @@ def _validate_grid(ds: xr.Dataset, names: Sequence[str], units: dict[str, str], 
     ds = ds[list(names)]
     check_latitudes(ds, source)
     ds = fix_longitudes(ds, source)
+    check_not_swapped(ds, source)
     ds = convert_units(ds, units, source, assume_missing=assume_units)
     check_not_all_nan(ds, source)
     check_ranges(ds, _plausible_ranges(names), source)
@@ -319,6 +320,41 @@ def load_pml_gpp(source: Source, cells: pd.DataFrame | None = None,
 
 
 # ----------------------------------------------------------------------------- 8-day steps
+def _sub_daily_to_daily(ds: xr.Dataset) -> xr.Dataset:
+    """Hourly (any sub-daily) values -> daily, by each variable's catalogue rule (paper 4.1).
+
+    "mean" variables: the mean of the day's steps. "sum" variables (amounts per step, e.g.
+    ERA5 hourly precipitation in m or radiation in J m-2): the day's total, taken as the mean
+    of the steps present x the steps in a full day (a day with missing hours is not read as a
+    dry one). Logged, with the step found. Time stamps must be regular within each day.
+    """
+    t = pd.DatetimeIndex(ds["time"].values)
+    step = pd.Timedelta(np.median(np.diff(t.values)))
+    per_day = pd.Timedelta(days=1) / step
+    if step <= pd.Timedelta(0) or abs(per_day - round(per_day)) > 1e-6:
+        raise InputDataError(f"sub-daily time steps of {step} do not divide a day. Fix: give "
+                             "daily data or regular hourly / 3-hourly / 6-hourly steps.")
+    per_day = int(round(per_day))
+    out = {}
+    rules = []
+    for name, da in ds.data_vars.items():
+        if "time" not in da.dims:
+            out[name] = da
+            continue
+        if name not in CATALOGUE:
+            raise InputDataError(f"{name} is not a catalogue variable, so its daily rule (mean or "
+                                 "sum) is unknown. Fix: rename it to its catalogue name "
+                                 "(variables.CATALOGUE).")
+        daily = da.resample(time="1D").mean()
+        if CATALOGUE[name].aggregation == "sum":
+            daily = daily * per_day
+        rules.append(f"{name} {CATALOGUE[name].aggregation}")
+        out[name] = daily.assign_attrs(da.attrs)
+    LOG.warning("input has %d time steps per day (every %s): aggregated to daily first (%s)",
+                per_day, step, ", ".join(rules))
+    return xr.Dataset(out, attrs=ds.attrs)
+
+
 def _detect_period(t: pd.DatetimeIndex) -> str:
     if t.size < 2 or np.median(np.diff(t.values).astype("timedelta64[D]").astype(int)) <= 1:
         return "daily"
@@ -333,6 +369,9 @@ def aggregate_to_8day(daily: xr.Dataset, steps_per_year: int = 46, min_coverage:
                       period: str = "auto") -> xr.Dataset:
     """Daily (or 8-day) values -> dims (..., year, step), the paper's 8-day steps (4.1).
 
+    Sub-daily input (hourly ERA5, say) is first aggregated to daily by the same rules and
+    logged (:func:`_sub_daily_to_daily`), never read as one day per time stamp.
+
     Per ``CATALOGUE[name].aggregation``: "mean" averages the days of a step, "sum" adds them
     (radiation, evaporation, precipitation, GPP: a daily rate g C m-2 d-1 summed gives
     g C m-2). With ``period="8day"`` (auto-detected from the time stamps) each value is a
@@ -345,6 +384,9 @@ def aggregate_to_8day(daily: xr.Dataset, steps_per_year: int = 46, min_coverage:
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
     daily = fix_times(daily, "aggregate_to_8day input")
+    raw = pd.DatetimeIndex(daily["time"].values)
+    if raw.size > 1 and pd.Timedelta(np.median(np.diff(raw.values))) < pd.Timedelta(days=1):
+        daily = _sub_daily_to_daily(daily)
     t = pd.DatetimeIndex(daily["time"].values).normalize()
     period = _detect_period(t) if period == "auto" else period
     if period not in ("daily", "8day"):

@@ -12,11 +12,15 @@ Rules
 - variables: a required name missing is an error that suggests the present name it most
   likely is (ERA5 short names such as ``t2m``, else ``difflib``).
 - units: the ``units`` attribute must be the expected unit or an alias of it, or a unit with
-  a safe conversion in :data:`UNIT_TABLE` (converted in a copy); anything else is an error.
+  a safe conversion in :data:`UNIT_TABLE` (converted in a copy), or -- for every other
+  spelling -- a unit UDUNITS-2 (``cf-units``, the CF conventions' units library) parses and
+  converts to the expected one (``degrees_C``, ``deg_C``, ``kJ m-2``, ``mm``, ...); anything
+  else is an error.
 - NaN: no-data pixels (ocean) are fine on source grids; a variable NaN everywhere is an
   error. After regridding, NaN in a land cell is an error naming the cell's lat/lon.
 - latitude outside [-90, 90]: error. Longitudes in 0..360: normalised to -180..180 and
-  re-sorted (copy, warning).
+  re-sorted (copy, warning). Land-only data whose valid pixels lie mostly in the sea but
+  mostly on land with lat and lon exchanged: error (swapped coordinates).
 - duplicate times: error. Unsorted times: sorted (copy, warning).
 """
 
@@ -92,8 +96,32 @@ def unit_conversion(units: str, expected: str) -> tuple[float, float] | None:
         if want in same:
             if have in same:
                 return 1.0, 0.0
-            return conv.get(have)
-    return None
+            if have in conv:
+                return conv[have]
+            break
+    return _udunits_conversion(units, expected)
+
+
+def _udunits_conversion(units: str, expected: str) -> tuple[float, float] | None:
+    """``(scale, offset)`` from UDUNITS-2 (``cf_units``) when both spellings parse and are
+    convertible (an affine map, e.g. degrees_C -> K); ``None`` otherwise."""
+    try:
+        import cf_units
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    table_want = next((next(iter(same)) for same, _ in UNIT_TABLE if _norm_unit(expected) in same), None)
+    try:
+        have = cf_units.Unit(str(units).strip())
+        want = cf_units.Unit(str(expected).strip())
+    except ValueError:
+        try:  # the table's canonical spelling of the expected unit, when it has one
+            have, want = cf_units.Unit(str(units).strip()), cf_units.Unit(table_want or "")
+        except ValueError:
+            return None
+    if have.is_unknown() or want.is_unknown() or not have.is_convertible(want):
+        return None
+    offset = float(have.convert(0.0, want))
+    return float(have.convert(1.0, want)) - offset, offset
 
 
 def standardise_coords(ds: xr.Dataset, source: str) -> xr.Dataset:
@@ -155,6 +183,40 @@ def check_latitudes(ds: xr.Dataset, source: str) -> None:
             f"{source}: latitude {bad.flat[0]} outside [-90, 90] ({bad.size} values). Fix: "
             "give latitudes in degrees north on a geographic (EPSG:4326) grid; swapped "
             "lat/lon or a projected CRS give this.")
+
+
+_SWAP_CHECKED: dict[bytes, tuple[float, float]] = {}
+
+
+def check_not_swapped(ds: xr.Dataset, source: str, min_pixels: int = 50) -> None:
+    """Raise when lat and lon look swapped: land-only data (ocean pixels NaN, as ERA5-Land,
+    MCD12C1 and PML-V2 are) whose valid pixels fall mostly in the sea as given but mostly on
+    land with the two coordinates exchanged. Grids without NaN, or with fewer than
+    ``min_pixels`` valid pixels, cannot tell and pass. One check per distinct grid and mask.
+    """
+    import hashlib
+
+    first = next(iter(ds.data_vars.values()))
+    da = first.isel({d: 0 for d in first.dims if d not in ("lat", "lon")}).transpose("lat", "lon")
+    valid = np.isfinite(np.asarray(da.values, float))
+    lat = np.asarray(ds["lat"].values, float)
+    lon = np.asarray(ds["lon"].values, float)
+    if valid.all() or valid.sum() < min_pixels or np.abs(lon).max(initial=0) > 90:
+        return
+    key = hashlib.sha1(lat.tobytes() + lon.tobytes() + np.packbits(valid).tobytes()).digest()
+    if key not in _SWAP_CHECKED:
+        from ..land import is_land
+
+        la, lo = np.meshgrid(lat, lon, indexing="ij")
+        la, lo = la[valid], lo[valid]
+        _SWAP_CHECKED[key] = (float(is_land(la, lo).mean()), float(is_land(lo, la).mean()))
+    as_given, swapped = _SWAP_CHECKED[key]
+    if as_given < 0.5 and swapped >= 0.8:
+        raise InputDataError(
+            f"{source}: latitude and longitude look swapped: {100 * (1 - as_given):.0f}% of the "
+            f"valid (land-only) pixels fall in the sea as given, {100 * swapped:.0f}% on land "
+            "with the two exchanged. Fix: exchange the coordinates "
+            "(ds = ds.rename({'lat': 'lon', 'lon': 'lat'})) or correct the file's attributes.")
 
 
 def fix_longitudes(ds: xr.Dataset, source: str) -> xr.Dataset:

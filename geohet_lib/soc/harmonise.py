@@ -35,7 +35,8 @@ Harmonisation (paper 4.1), each step a public function on a copy, counted in
 4. :func:`reproject_to_wgs84`: rows whose CRS is not EPSG:4326 are transformed with pyproj;
    longitudes in (180, 360] are wrapped to (-180, 0].
 5. :func:`drop_implausible`: latitude outside [-90, 90] or longitude outside [-180, 180];
-   SOC <= 0 or > 600 g/kg (above pure peat).
+   SOC <= 0 or > 600 g/kg (above pure peat). Then :func:`check_not_swapped`: most samples in
+   the sea but on land with lat and lon exchanged is an error.
 6. :func:`select_topsoil`: keep samples whose interval lies within 0-30 cm, i.e.
    ``0 <= depth_top_cm < depth_bottom_cm <= 30``; ``top >= bottom`` or a negative top is an
    invalid interval (counted apart).
@@ -604,6 +605,27 @@ def assign_area(lat: np.ndarray, lon: np.ndarray, coast_deg: float = 0.5) -> np.
 
 
 # ----------------------------------------------------------------------------- pipeline
+def check_not_swapped(df: pd.DataFrame, source: str = "user", min_samples: int = 10) -> None:
+    """Soil samples lie on land: raise when most fall in the sea as given but most land on
+    land with ``lat`` and ``lon`` exchanged (a Paris sample in the Indian Ocean, Kenyan ones
+    in the Mediterranean). Fewer than ``min_samples`` samples, or longitudes beyond +-90
+    (which cannot be latitudes), cannot tell and pass."""
+    from ..land import is_land
+
+    lat, lon = df["lat"].to_numpy(float), df["lon"].to_numpy(float)
+    if lat.size < min_samples or np.abs(lon).max(initial=0.0) > 90.0:
+        return
+    land, land_swapped = is_land(lat, lon), is_land(lon, lat)
+    if land.mean() < 0.5 and land_swapped.mean() >= 0.8:
+        i = int(np.flatnonzero(~land)[0])
+        sid = df["sample_id"].iloc[i] if "sample_id" in df.columns else i
+        raise InputDataError(
+            f"{source}: lat and lon look swapped: {100 * (1 - land.mean()):.0f}% of the samples "
+            f"fall in the sea as given (sample {sid!r} at lat {lat[i]:g}, lon {lon[i]:g}), "
+            f"{100 * land_swapped.mean():.0f}% on land with the two exchanged. Fix: exchange the "
+            "lat and lon columns (or their names) in the file.")
+
+
 def harmonise(df: pd.DataFrame, source: str = "user", crs: str | None = None,
               som_to_soc: float = VAN_BEMMELEN, max_depth_cm: float = TOPSOIL_MAX_CM,
               max_soc_gkg: float = SOC_MAX_PLAUSIBLE_GKG, dedupe_m: float = 1.0,
@@ -624,6 +646,7 @@ def harmonise(df: pd.DataFrame, source: str = "user", crs: str | None = None,
     d = drop_missing_coordinates(d, report)
     d = reproject_to_wgs84(d, report)
     d = drop_implausible(d, max_soc_gkg=max_soc_gkg, report=report)
+    check_not_swapped(d, source)
     d = select_topsoil(d, max_depth_cm=max_depth_cm, report=report)
     d = deduplicate(d, tolerance_m=dedupe_m, report=report)
     dup_ids = d["sample_id"][d["sample_id"].duplicated()]

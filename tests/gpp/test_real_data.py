@@ -331,3 +331,22 @@ def test_unreadable_files_are_named_with_what_was_expected(tmp_path):
     good.to_netcdf(folder / "era5.nc")
     (folder / "._era5.nc").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata
     assert load_era5_land(folder).sizes["time"] == 3
+
+
+def test_hourly_input_is_aggregated_to_daily_first(caplog):
+    """A year of hourly steps: precipitation is an amount per hour, so 1 mm every hour is
+    24 mm a day and 0.192 m per 8-day step (not the 0.008 m of one step per day); temperature
+    is a mean. Logged with the step found."""
+    t = pd.date_range("2001-01-01", "2001-12-31 23:00", freq="1h")
+    hour = t.hour.to_numpy(dtype=float)
+    ds = xr.Dataset({PRECIP: (("cell", "time"), np.full((1, t.size), 0.001)),
+                     TEMP: (("cell", "time"), (280.0 + hour)[None, :])},
+                    coords={"time": t, "cell": [0]})
+    with caplog.at_level("WARNING", logger="geohet"):
+        out = aggregate_to_8day(ds)
+    assert out[PRECIP].sel(year=2001, step=0).item() == pytest.approx(0.192, rel=1e-6)
+    assert out[TEMP].sel(year=2001, step=0).item() == pytest.approx(280.0 + 11.5, rel=1e-6)
+    assert "24 time steps per day" in caplog.text and f"{PRECIP} sum" in caplog.text
+    with pytest.raises(InputDataError, match="do not divide a day"):
+        aggregate_to_8day(ds.isel(time=slice(0, None, 7)).assign_coords(
+            time=pd.date_range("2001-01-01", periods=len(t[::7]), freq="7h")))

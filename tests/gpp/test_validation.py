@@ -76,11 +76,29 @@ def test_safe_unit_conversions_degc_and_mm():
 
 def test_unknown_units_are_an_error_naming_variable_and_fix():
     ds = _era5()
-    ds[PRECIP].attrs["units"] = "inches"
+    ds[PRECIP].attrs["units"] = "W m-2"  # parses, but is no length
     with pytest.raises(InputDataError) as e:
         load_era5_land(ds)
     msg = str(e.value)
-    assert PRECIP in msg and "'inches'" in msg and "expected 'm'" in msg and "Fix" in msg
+    assert PRECIP in msg and "'W m-2'" in msg and "expected 'm'" in msg and "Fix" in msg
+
+
+@pytest.mark.parametrize("spelling", ["degrees_C", "degree_C", "deg_C", "degC", "celsius"])
+def test_cf_udunits_spellings_of_celsius_are_converted(spelling):
+    """Every CF / UDUNITS-2 spelling (cf-units), not a hand list: converted, and logged."""
+    assert unit_conversion(spelling, "K") == pytest.approx((1.0, 273.15))
+    ds = _era5()
+    ds[TEMP] = (ds[TEMP] * 0 + 20.0).assign_attrs(units=spelling)
+    out = load_era5_land(ds)
+    np.testing.assert_allclose(out[TEMP], 293.15, rtol=1e-6)
+    assert out[TEMP].attrs["units"] == "K"
+
+
+def test_udunits_fills_what_the_table_lacks_and_refuses_the_unconvertible():
+    assert unit_conversion("inches", "m") == pytest.approx((0.0254, 0.0))
+    assert unit_conversion("kJ m-2", "J m-2") == pytest.approx((1e3, 0.0))
+    assert unit_conversion("kg m-2", "m") == (1e-3, 0.0)  # water equivalent: the table's rule
+    assert unit_conversion("Pa", "K") is None and unit_conversion("no such unit", "K") is None
 
 
 def test_missing_units_attribute_in_netcdf_is_an_error():
@@ -191,3 +209,23 @@ def test_values_outside_the_physical_range_name_variable_value_and_fix():
                                  "lon": [0.0, 1.0]})
         with pytest.raises(InputDataError, match=rf"GPP has value {bad:g} .*plausible range"):
             load_pml_gpp(gpp)
+
+
+def test_swapped_lat_lon_of_land_only_data_is_an_error():
+    """ERA5-Land over South America with the ocean masked: as given it passes; with the
+    coordinate values exchanged (a regional grid inside +-90 both ways) the land pixels fall
+    in the Southern Ocean."""
+    from geohet_lib.gpp.validation import check_not_swapped
+    from geohet_lib.land import is_land
+
+    lat = np.arange(-35.0, 5.0, 1.0)
+    lon = np.arange(-75.0, -35.0, 1.0)
+    la, lo = np.meshgrid(lat, lon, indexing="ij")
+    field = np.where(is_land(la, lo), 280.0, np.nan)
+    good = xr.Dataset({TEMP: (("lat", "lon"), field)}, coords={"lat": lat, "lon": lon})
+    check_not_swapped(good, "ERA5-Land")
+    swapped = xr.Dataset({TEMP: (("lat", "lon"), field.T)}, coords={"lat": lon, "lon": lat})
+    with pytest.raises(InputDataError, match=r"look swapped.*in the sea as given.*Fix: exchange"):
+        check_not_swapped(swapped, "ERA5-Land")
+    full = good.fillna(275.0)  # no ocean mask: nothing to tell from, passes
+    check_not_swapped(full.assign_coords(lat=lon[:len(lat)]), "ERA5-Land")

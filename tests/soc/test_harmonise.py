@@ -308,3 +308,20 @@ def test_shapefile_truncated_field_names_are_accepted(tmp_path):
     assert {"depth_top_", "depth_bott"} <= set(gpd.read_file(path).columns)
     out, rep = harmonise_file(path)
     assert rep.n_output == 2 and out["depth_bottom_cm"].tolist() == [20.0, 20.0]
+
+
+def test_swapped_lat_lon_is_an_error_naming_a_sample():
+    """Kenyan and French samples with lat and lon exchanged land in the Mediterranean and the
+    Indian Ocean; the same samples the right way round harmonise."""
+    rng = np.random.default_rng(0)
+    n = 30
+    lat = np.r_[rng.uniform(-3.0, 2.0, n), rng.uniform(45.0, 48.0, n)]   # Kenya, France
+    lon = np.r_[rng.uniform(35.5, 38.5, n), rng.uniform(0.5, 4.5, n)]
+    df = pd.DataFrame({"sample_id": [f"s{i}" for i in range(2 * n)], "lat": lat, "lon": lon,
+                       "date": "2018-05-01", "depth_top_cm": 0, "depth_bottom_cm": 20,
+                       "soc_value": 12.0, "soc_unit": "g/kg"})
+    out, _ = harmonise(df)
+    assert len(out) == 2 * n
+    swapped = df.rename(columns={"lat": "lon", "lon": "lat"})
+    with pytest.raises(InputDataError, match=r"look swapped.*fall in the sea as given \(sample 's"):
+        harmonise(swapped, source="my_samples.csv")
