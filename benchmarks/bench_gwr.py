@@ -212,6 +212,8 @@ def main() -> None:
     ap.add_argument("--limit-minutes", type=float, default=30.0)
     ap.add_argument("--device", default="cpu", help="torch device of the geohet engine (cpu, cuda)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--update", action="store_true",
+                    help="rerun only the given sizes / methods and replace their rows in --json")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -226,6 +228,14 @@ def main() -> None:
     result = {"benchmark": "GWR bandwidth search (golden section, AICc) + fit, adaptive bisquare",
               "machine": machine(), "versions": versions(), "threads": args.threads,
               "limit_minutes": args.limit_minutes, "results": rows}
+    if args.update:
+        if not args.json or not Path(args.json).exists():
+            raise SystemExit("--update needs an existing --json file")
+        old = json.loads(Path(args.json).read_text())
+        redo = {(m, n, k) for m in args.methods for n in args.sizes for k in args.ks}
+        kept = [r for r in old["results"] if (r["method"], r["n"], r["k"]) not in redo]
+        rows.extend(kept)
+        result["rerun"] = sorted(f"{m} n={n} k={k}" for m, n, k in redo)
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.ks:
             for n in args.sizes:
@@ -242,6 +252,7 @@ def main() -> None:
                         or run_method(method, n, k, files, args)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+                rows.sort(key=lambda r: (r["k"], r["n"], METHODS.index(r["method"])))
                 _ratios(rows, n, k)
                 if args.json:
                     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -254,6 +265,9 @@ def main() -> None:
 def _ratios(rows: list[dict], n: int, k: int) -> None:
     """Speed-up of geohet over each other method at (n, k), measured or projected."""
     here = {r["method"]: r for r in rows if r["n"] == n and r["k"] == k}
+    for r in here.values():
+        r.pop("speedup_of_geohet", None)
+        r.pop("projected_speedup_of_geohet", None)
     g = here.get("geohet")
     if not g or g.get("status") != "ok":
         return
