@@ -44,7 +44,7 @@ from typing import Iterator
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..geo import EARTH_RADIUS_KM, lonlat_to_unit_sphere
+from ..geo import EARTH_RADIUS_KM, chord_to_great_circle, lonlat_to_unit_sphere
 
 __all__ = ["EPS", "CRITERIA", "criterion", "lonlat_to_xyz", "SingularLocalFit", "LocalFits",
            "AdaptiveBisquare"]
@@ -173,7 +173,7 @@ class AdaptiveBisquare:
             return d
         R = self.radius
         if isinstance(d, np.ndarray):
-            return 2.0 * R * np.arcsin(np.clip(d / (2.0 * R), 0.0, 1.0))
+            return chord_to_great_circle(d, R)
         return 2.0 * R * self._torch.asin(self._torch.clamp(d / (2.0 * R), 0.0, 1.0))
 
     def neighbours(self, focal_points: np.ndarray, q: int, train_rows: np.ndarray | None = None
@@ -193,9 +193,7 @@ class AdaptiveBisquare:
                 d_all, i_all = cached
                 K = min(d_all.shape[1], q + 1)
                 d, i = d_all[train_rows, :K], i_all[train_rows, :K]
-                h = d[:, q - 1] * EPS
-                done = np.ones(len(d), bool) if K >= self.n else d[:, -1] >= h
-                _check_bandwidth(h[done], q)
+                done, h = self._complete(d, q)
                 if done.any():
                     yield pending[done], d[done], i[done], h[done]
                 pending = pending[~done]
@@ -204,13 +202,19 @@ class AdaptiveBisquare:
             d, i = self.tree.query(focal_points[pending], k=K, workers=-1)
             d = self._kernel_distance(np.asarray(d, dtype=np.float64).reshape(len(pending), K))
             i = np.asarray(i).reshape(len(pending), K)
-            h = d[:, q - 1] * EPS
-            done = np.ones(len(pending), bool) if K >= self.n else d[:, -1] >= h
-            _check_bandwidth(h[done], q)
+            done, h = self._complete(d, q)
             if done.any():
                 yield pending[done], d[done], i[done], h[done]
             pending = pending[~done]
             K = min(self.n, q + max(16, 4 * (K - q)))
+
+    def _complete(self, d: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """For sorted neighbour distances d (m, K): rows whose list holds every point inside
+        h = d_q x eps (the last one is outside it, or all n points are in), and h."""
+        h = d[:, q - 1] * EPS
+        done = np.ones(len(d), bool) if d.shape[1] >= self.n else d[:, -1] >= h
+        _check_bandwidth(h[done], q)
+        return done, h
 
     def _cached_neighbours(self, q: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Sorted kernel distances and indices (n, K >= q + 1) of every training point's
