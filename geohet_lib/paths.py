@@ -9,14 +9,17 @@ belong to the training engine (:mod:`geohet_lib.engine`).
 
 Layout::
 
-    manifest.json           stage 01 of both studies: what was built, from what, with what
+    manifest.json           stage 01 of both studies: what was built, from what, with what,
+                            and each artefact's SHA-256 (geohet_lib.stages: published as a unit)
     ground_truth.parquet    stage 01, synthetic data only: the hidden fields and true parameters
     run_log.jsonl           every stage: what it wrote, when, how long it took
     checkpoints/            stage 03: one sub-folder per trained model
     GPP   gpp_dataset.zarr, normalisation.parquet, cells.parquet (stage 01),
-          sample_cache/ (stage 03's memory-mapped samples), stcg.pt (stage 02)
+          sample_cache/ (stage 03's memory-mapped samples), stcg.pt + stcg.json (stage 02)
     SOC   corpus.parquet, split.parquet, patches.json, patches/, harmonisation.csv (stage 01),
           graph_<region>.pt + graph_<region>.json (stage 02)
+    Stage 02's JSON files are its manifests: the graph's hash and the stage-01 key it was
+    built from (geohet_lib.stages.content_key), checked when a later stage loads the graph.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 __all__ = ["MANIFEST_NAME", "TRUTH_NAME", "RUN_LOG_NAME", "CHECKPOINTS_DIR",
            "GPP_DATASET_NAME", "NORMALISATION_NAME", "CELLS_NAME", "SAMPLE_CACHE_DIR", "STCG_NAME",
+           "STCG_MANIFEST_NAME",
            "CORPUS_NAME", "SPLIT_NAME", "PATCH_DIR", "PATCH_INFO_NAME", "HARMONISATION_NAME",
            "soc_graph_name", "soc_graph_summary_name", "REFERENCE_PROFILE", "REFERENCE_SEED",
            "results_dirs"]
@@ -41,6 +45,7 @@ NORMALISATION_NAME = "normalisation.parquet"
 CELLS_NAME = "cells.parquet"
 SAMPLE_CACHE_DIR = "sample_cache"
 STCG_NAME = "stcg.pt"
+STCG_MANIFEST_NAME = "stcg.json"
 
 # SOC study
 CORPUS_NAME = "corpus.parquet"

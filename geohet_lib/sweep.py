@@ -31,10 +31,15 @@ def config_key(config: Mapping[str, Any]) -> str:
 
 
 class RunCache:
-    """One JSON file per (configuration, seed) under ``root``: ``<key>_seed<seed>.json``."""
+    """One JSON file per (configuration, seed) under ``root``: ``<key>_seed<seed>.json``.
 
-    def __init__(self, root: str | Path):
+    ``upstream``: the content key of the data the runs train on
+    (:func:`geohet_lib.stages.content_key`); a record of other data (stage 01 rebuilt with
+    another seed, or from real files) is not reused."""
+
+    def __init__(self, root: str | Path, upstream: str | None = None):
         self.root = Path(root)
+        self.upstream = upstream
 
     def path(self, config: Mapping[str, Any], seed: int) -> Path:
         return self.root / f"{config_key(config)}_seed{int(seed)}.json"
@@ -49,6 +54,10 @@ class RunCache:
         if rec.get("config") != json.loads(json.dumps(dict(config), default=str)):
             LOG.warning("%s holds another configuration; it will be retrained", path)
             return None
+        if self.upstream is not None and rec.get("upstream") != self.upstream:
+            LOG.warning("%s was trained on other data (stage-01 key %s, now %s); it will be "
+                        "retrained", path, rec.get("upstream"), self.upstream)
+            return None
         return rec
 
     def put(self, config: Mapping[str, Any], seed: int, metrics: Mapping[str, float],
@@ -56,6 +65,7 @@ class RunCache:
         """Write the run's record atomically; returns it. ``arrays`` (a run's predictions)
         go to ``<key>_seed<seed>.npz`` first, so a record never points at a missing file."""
         rec = {"config": json.loads(json.dumps(dict(config), default=str)), "seed": int(seed),
+               "upstream": self.upstream,
                "metrics": {k: float(v) for k, v in metrics.items()},
                "seconds": round(float(seconds), 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self.root.mkdir(parents=True, exist_ok=True)

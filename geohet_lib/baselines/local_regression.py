@@ -381,12 +381,9 @@ class AdaptiveBisquare:
         for rows, w, idx in self._blocks(focal_points, q, desc, train):
             A, b, B = self._moments(w, idx, cov and fX is not None)
             Ainv, bad = _inverse(A)
-            if bool(bad.any()):
-                bad_np = bad.cpu().numpy()
-                if on_singular == "raise":
-                    raise SingularLocalFit(rows[bad_np], q)
+            if bool(bad.any()):  # solved by pseudo-inverse; with "raise", reported at the end
                 Ainv[bad] = torch.linalg.pinv(A[bad])
-                singular[rows[bad_np]] = True
+                singular[rows[bad.cpu().numpy()]] = True
             beta[rows] = (Ainv @ b[:, :, None])[:, :, 0].cpu().numpy()
             if fX is not None:
                 xi = fX[torch.as_tensor(rows, device=self.device)]
@@ -396,6 +393,8 @@ class AdaptiveBisquare:
                     C = Ainv @ B @ Ainv
                     cct[rows] = torch.diagonal(C, dim1=1, dim2=2).cpu().numpy()
                     sts[rows] = (zi[:, None, :] @ B @ zi[:, :, None])[:, 0, 0].cpu().numpy()
+        if on_singular == "raise" and singular.any():
+            raise SingularLocalFit(np.flatnonzero(singular), q)
         return LocalFits(beta, influ, cct, sts, singular)
 
 

@@ -100,11 +100,14 @@ def a2_variants(profile: Profile, n_cells: int) -> dict[str, dict[str, Any]]:
 def graph_for(profile: Profile, switches: Mapping[str, Any], cells: pd.DataFrame,
               stage02_graph, cache_dir: Path, seed: int = 0):
     """Stage 02's graph when ``switches`` change nothing, else the STCG rebuilt with them
-    (cached as ``graph_<hash>.pt`` in ``cache_dir``)."""
+    (cached as ``graph_<hash>.pt`` in ``cache_dir``, the hash over the configuration, the
+    cells' coordinates and the seed)."""
     gcfg = replace(profile.gpp.graph, **switches)
     if gcfg == profile.gpp.graph:
         return stage02_graph
-    path = Path(cache_dir) / f"graph_{config_key(asdict(gcfg))}.pt"
+    cells_key = int(pd.util.hash_pandas_object(cells[["lat", "lon"]], index=False).sum())
+    key = config_key({**asdict(gcfg), "cells": cells_key, "seed": seed})
+    path = Path(cache_dir) / f"graph_{key}.pt"
     if path.exists():
         return load_graph(path)
     data = build_stcg(cells, gcfg, profile.gpp.steps_per_year, seed=seed, progress=False)
@@ -185,7 +188,8 @@ def run_variants(variants: Mapping[str, Variant], profile: Profile, cache: Sampl
         graph, split = graph_and_split(cfg["graph"])
         return train_variant(profile, graph, cache, split, cfg["model"], seed, epochs, device)
 
-    return run_sweep(configs, seeds, train, RunCache(cache_dir), desc=desc)
+    runs = RunCache(cache_dir, upstream=cache.source_key or None)
+    return run_sweep(configs, seeds, train, runs, desc=desc)
 
 
 METRICS = ("test RMSE", "test R2", "val RMSE")

@@ -23,11 +23,16 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..io import atomic_path, read_json, write_json, write_parquet
+from ..io import write_parquet
 from ..paths import CELLS_NAME, GPP_DATASET_NAME, MANIFEST_NAME, NORMALISATION_NAME, TRUTH_NAME
 from ..progress import progress_bar
 from ..runtime import LOG
+from ..stages import check_built_for, read_unit_manifest, staged
 from .variables import CATALOGUE, FEATURE_NAMES, TARGET_NAME
+
+STAGE01_UNIT = "gpp_stage01"
+STAGE01_OWNS = (GPP_DATASET_NAME, NORMALISATION_NAME, CELLS_NAME, TRUTH_NAME)
+NOTEBOOK_01 = "stage 01 (notebooks/01_dataset_building.ipynb)"
 
 
 @dataclass
@@ -86,79 +91,83 @@ def write_gpp_dataset(years: Iterable[xr.Dataset], out_dir: str | Path,
     """Stream year datasets into ``gpp_dataset.zarr`` and write stats, tables and manifest.
 
     Normalisation statistics are accumulated from ``train_years`` only, so nothing of the
-    test year leaks into the features' scaling (paper 4.1). Every artefact is written
-    atomically; the manifest is written last, so its presence means stage 01 finished.
+    test year leaks into the features' scaling (paper 4.1). All artefacts are staged and
+    published together, the manifest last (:func:`geohet_lib.stages.staged`): a later stage
+    sees this run's complete result or the previous one, never a mix.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     overlap = set(train_years) & set(test_years)
     if overlap:
         raise ValueError(f"years {sorted(overlap)} are both training and test years")
+    t0 = time.perf_counter()
+    with staged(out_dir, STAGE01_UNIT, MANIFEST_NAME, owns=STAGE01_OWNS) as st:
+        seen_years, shapes, moments = _write_years(years, st.path(GPP_DATASET_NAME),
+                                                   train_years, n_years, progress)
+        missing_train = [y for y in train_years if y not in seen_years]
+        if missing_train:
+            raise ValueError(f"training years {missing_train} are not in the data")
+        stats = moments.table()
+        if (stats["std"] <= 0).any():
+            flat = stats.loc[stats["std"] <= 0, "variable"].tolist()
+            LOG.warning("constant features %s: std set to 1 so normalisation leaves them at 0",
+                        flat)
+            stats.loc[stats["std"] <= 0, "std"] = 1.0
+        write_parquet(stats, st.path(NORMALISATION_NAME))
+        write_parquet(cells, st.path(CELLS_NAME))
+        if ground_truth is not None:  # synthetic data only; a real run removes an old one
+            write_parquet(ground_truth, st.path(TRUTH_NAME))
+        for name in shapes:
+            shapes[name][1] = len(seen_years)
+        st.manifest = {
+            "stage": "01_dataset_building",
+            "study": "gpp",
+            "geohet_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "years": seen_years,
+            "train_years": [y for y in seen_years if y in train_years],
+            "test_years": [y for y in seen_years if y in test_years],
+            "n_cells": int(len(cells)),
+            "n_samples": int(len(cells) * len(seen_years) * shapes[TARGET_NAME][2]),
+            "features": list(FEATURE_NAMES),
+            "target": TARGET_NAME,
+            "variables": {v: {"units": CATALOGUE[v].units,
+                              "aggregation": CATALOGUE[v].aggregation,
+                              "dims": ["cell", "year", "step"] if len(shapes[v]) == 3
+                              else ["cell", "year"], "shape": shapes[v]} for v in shapes},
+            "normalisation": "z-score of every feature except GPP, statistics from train_years",
+            **(manifest_extra or {}),
+        }
+    return st.manifest
+
+
+def _write_years(years: Iterable[xr.Dataset], target: Path, train_years: tuple[int, ...],
+                 n_years: int | None, progress: bool
+                 ) -> tuple[list[int], dict[str, list[int]], RunningMoments]:
+    """Append each year to the Zarr store ``target``, folding the training years into the
+    normalisation moments; returns the years seen, the variables' shapes and the moments."""
     moments = RunningMoments()
     seen_years: list[int] = []
     shapes: dict[str, list[int]] = {}
-    t0 = time.perf_counter()
-    target = out_dir / GPP_DATASET_NAME
-    with atomic_path(target, directory=True) as tmp:
-        for ds in progress_bar(years, total=n_years, desc="stage 01: writing years", disable=not progress,
-                       unit="year"):
-            check_year_dataset(ds)
-            year = int(ds["year"].values[0])
-            if seen_years and year <= seen_years[-1]:
-                raise ValueError(f"years must arrive in increasing order: {year} after "
-                                 f"{seen_years[-1]}")
-            if year in train_years:
-                for name in FEATURE_NAMES:
-                    moments.update(name, ds[name].values)
-            encoding = _encoding(ds, cells_per_chunk=min(ds.sizes["cell"], 8192))
-            if not seen_years:
-                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False)
-            else:
-                ds.to_zarr(tmp, append_dim="year", consolidated=False)
-            seen_years.append(year)
-            shapes = {v: [int(s) for s in ds[v].shape] for v in ds.data_vars}
-    missing_train = [y for y in train_years if y not in seen_years]
-    if missing_train:
-        raise ValueError(f"training years {missing_train} are not in the data")
-    stats = moments.table()
-    if (stats["std"] <= 0).any():
-        flat = stats.loc[stats["std"] <= 0, "variable"].tolist()
-        LOG.warning("constant features %s: std set to 1 so normalisation leaves them at 0", flat)
-        stats.loc[stats["std"] <= 0, "std"] = 1.0
-    write_parquet(stats, out_dir / NORMALISATION_NAME)
-    write_parquet(cells, out_dir / CELLS_NAME)
-    files = [GPP_DATASET_NAME, NORMALISATION_NAME, CELLS_NAME]
-    if ground_truth is not None:
-        write_parquet(ground_truth, out_dir / TRUTH_NAME)
-        files.append(TRUTH_NAME)
-    elif (out_dir / TRUTH_NAME).exists():  # an earlier synthetic run's: not this data's truth
-        (out_dir / TRUTH_NAME).unlink()
-        LOG.warning("%s: removed the ground truth of an earlier synthetic run (real data have "
-                    "none)", out_dir / TRUTH_NAME)
-    for name in shapes:
-        shapes[name][1] = len(seen_years)
-    manifest = {
-        "stage": "01_dataset_building",
-        "study": "gpp",
-        "geohet_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "seconds": round(time.perf_counter() - t0, 2),
-        "years": seen_years,
-        "train_years": [y for y in seen_years if y in train_years],
-        "test_years": [y for y in seen_years if y in test_years],
-        "n_cells": int(len(cells)),
-        "n_samples": int(len(cells) * len(seen_years) * shapes[TARGET_NAME][2]),
-        "features": list(FEATURE_NAMES),
-        "target": TARGET_NAME,
-        "variables": {v: {"units": CATALOGUE[v].units, "aggregation": CATALOGUE[v].aggregation,
-                          "dims": ["cell", "year", "step"] if len(shapes[v]) == 3
-                          else ["cell", "year"], "shape": shapes[v]} for v in shapes},
-        "normalisation": "z-score of every feature except GPP, statistics from train_years",
-        "files": files,
-        **(manifest_extra or {}),
-    }
-    write_json(manifest, out_dir / MANIFEST_NAME)
-    return manifest
+    for ds in progress_bar(years, total=n_years, desc="stage 01: writing years",
+                           disable=not progress, unit="year"):
+        check_year_dataset(ds)
+        year = int(ds["year"].values[0])
+        if seen_years and year <= seen_years[-1]:
+            raise ValueError(f"years must arrive in increasing order: {year} after "
+                             f"{seen_years[-1]}")
+        if year in train_years:
+            for name in FEATURE_NAMES:
+                moments.update(name, ds[name].values)
+        encoding = _encoding(ds, cells_per_chunk=min(ds.sizes["cell"], 8192))
+        if not seen_years:
+            ds.to_zarr(target, mode="w", encoding=encoding, consolidated=False)
+        else:
+            ds.to_zarr(target, append_dim="year", consolidated=False)
+        seen_years.append(year)
+        shapes = {v: [int(s) for s in ds[v].shape] for v in ds.data_vars}
+    return seen_years, shapes, moments
 
 
 def _encoding(ds: xr.Dataset, cells_per_chunk: int) -> dict:
@@ -171,18 +180,22 @@ def _encoding(ds: xr.Dataset, cells_per_chunk: int) -> dict:
 
 
 def open_gpp_dataset(data_dir: str | Path) -> xr.Dataset:
-    """Open stage 01's dataset lazily (no dask needed); errors if stage 01 did not finish."""
-    data_dir = Path(data_dir)
-    if not (data_dir / MANIFEST_NAME).exists():
-        raise FileNotFoundError(f"no {MANIFEST_NAME} in {data_dir}: run stage 01 "
-                                "(notebooks/01_dataset_building.ipynb) for this profile first")
-    return xr.open_dataset(data_dir / GPP_DATASET_NAME, engine="zarr", chunks=None,
+    """Open stage 01's dataset lazily (no dask needed); errors if stage 01 did not finish
+    or its artefacts changed since (:func:`read_manifest`)."""
+    read_manifest(data_dir)
+    return xr.open_dataset(Path(data_dir) / GPP_DATASET_NAME, engine="zarr", chunks=None,
                            consolidated=False)
 
 
-def read_manifest(data_dir: str | Path) -> dict:
-    """The manifest stage 01 wrote."""
-    return read_json(Path(data_dir) / MANIFEST_NAME)
+def read_manifest(data_dir: str | Path, profile: str | None = None, seed: int | None = None,
+                  source: str | None = None) -> dict:
+    """The manifest stage 01 wrote, its artefacts checked (:func:`geohet_lib.stages.
+    read_unit_manifest`); given ``profile`` / ``seed`` / ``source`` must match it, else
+    :class:`~geohet_lib.stages.StageMismatchError` naming notebook 01."""
+    manifest = read_unit_manifest(data_dir, MANIFEST_NAME, NOTEBOOK_01)
+    check_built_for(manifest, f"stage 01's data in {data_dir}", NOTEBOOK_01,
+                    profile=profile, seed=seed, source=source)
+    return manifest
 
 
 def read_normalisation(data_dir: str | Path) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import torch
 
 from ..io import atomic_path, read_json, write_json
 from ..paths import SAMPLE_CACHE_DIR
+from ..stages import content_key
 from .dataset import open_gpp_dataset, read_manifest, read_normalisation
 from .variables import FEATURE_NAMES, TARGET_NAME
 
@@ -34,6 +35,7 @@ class SampleCache:
     target: np.ndarray
     years: list[int]
     feature_names: list[str]
+    source_key: str = ""  # stage 01's content key (geohet_lib.stages.content_key)
 
     @property
     def n_cells(self) -> int:
@@ -70,14 +72,16 @@ class SampleCache:
 
 
 def build_sample_cache(data_dir: str | Path, progress: bool = True) -> Path:
-    """Write the normalised memory-mapped arrays beside stage 01's dataset (once)."""
+    """Write the normalised memory-mapped arrays beside stage 01's dataset (once per stage-01
+    result: the cache records stage 01's content key and is rebuilt when it differs)."""
     from ..progress import progress_bar
 
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
     out = data_dir / SAMPLE_CACHE_DIR
     meta_path = out / "meta.json"
-    if meta_path.exists() and read_json(meta_path).get("created_from") == manifest["created"]:
+    key = content_key(manifest)
+    if meta_path.exists() and read_json(meta_path).get("source_key") == key:
         return out
     ds = open_gpp_dataset(data_dir)
     stats = read_normalisation(data_dir)
@@ -100,7 +104,7 @@ def build_sample_cache(data_dir: str | Path, progress: bool = True) -> Path:
         feats.flush()
         target.flush()
         del feats, target
-        write_json({"created_from": manifest["created"], "years": manifest["years"],
+        write_json({"source_key": key, "years": manifest["years"],
                     "features": list(FEATURE_NAMES), "target": TARGET_NAME}, tmp / "meta.json")
     return out
 
@@ -111,7 +115,8 @@ def open_sample_cache(data_dir: str | Path) -> SampleCache:
     meta = read_json(out / "meta.json")
     return SampleCache(np.load(out / "features.npy", mmap_mode="r"),
                        np.load(out / "target.npy", mmap_mode="r"),
-                       [int(y) for y in meta["years"]], list(meta["features"]))
+                       [int(y) for y in meta["years"]], list(meta["features"]),
+                       meta["source_key"])
 
 
 def cell_year_collate(cache: SampleCache, examples: np.ndarray, cell_cluster: np.ndarray

@@ -75,7 +75,7 @@ def build_real_gpp(profile: Profile, out_dir: str | Path, era5_path, modis_path,
         manifest = write_gpp_dataset(
             (ds.sel(year=[y]) for y in years), out_dir, train_years, test_years, cells,
             n_years=len(years), progress=progress,
-            manifest_extra={"source": "real", "profile": profile.name,
+            manifest_extra={"source": "real", "profile": profile.name, "seed": None,
                             "grid_res_deg": g.grid_res_deg,
                             "inputs": {"era5": str(era5_path), "modis": str(modis_path),
                                        "pml": str(pml_path)}})

@@ -19,10 +19,10 @@ import torch
 
 from ..config import Profile
 from ..metrics import r2, rmse
-from ..paths import STCG_NAME
-from .graph import assign_new_cells, initial_node_time_embeddings, load_graph
+from .graph import assign_new_cells, initial_node_time_embeddings
 from .model import GeoHet, GeoHetConfig
 from .samples import SampleCache
+from .stage02 import load_stage02_graph  # noqa: F401  (notebooks call it as stage03's)
 
 
 @dataclass
@@ -233,15 +233,6 @@ def embedding_recovery(vectors: np.ndarray, truth: pd.DataFrame, cell_cluster: n
         rows.append({"truth": col, "max |corr| with PC1-3": max(cors),
                      "best PC": int(np.argmax(cors)) + 1, "R2 on PC1-3": r2_lin})
     return pd.DataFrame(rows)
-
-
-def load_stage02_graph(data_dir: str | Path):
-    """The STCG stage 02 wrote (error naming the notebook when it is missing)."""
-    path = Path(data_dir) / STCG_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no {STCG_NAME} in {data_dir}: run notebooks/02_graph_construction"
-                                ".ipynb for this profile first")
-    return load_graph(path)
 
 
 def train_and_test(profile: Profile, graph, cache: SampleCache, split: Split, seed: int,

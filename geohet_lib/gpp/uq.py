@@ -129,6 +129,6 @@ def train_members(profile: Profile, graph, cache: SampleCache, split: Split,
     arrays, recs, cached = run_cached(
         config, seeds, lambda seed: train_member(profile, graph, cache, split, seed, epochs,
                                                  device),
-        RunCache(cache_dir), desc="GeoHet members")
+        RunCache(cache_dir, upstream=cache.source_key or None), desc="GeoHet members")
     stack = {k: np.stack([a[k] for a in arrays]) for k in arrays[0]}
     return GPPMembers([int(s) for s in seeds], stack, [r["seconds"] for r in recs], cached)

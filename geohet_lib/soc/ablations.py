@@ -77,7 +77,8 @@ def run_ablations(data: RegionData, image, variants: Mapping[str, Mapping[str, A
                          patience=None, **switches)
         return res.val_metrics
 
-    return run_sweep(configs, seeds, train, RunCache(cache_dir), desc="SOC ablations")
+    return run_sweep(configs, seeds, train, RunCache(cache_dir, upstream=data.upstream or None),
+                     desc="SOC ablations")
 
 
 def _claim(runs: pd.DataFrame, name: str) -> str:

@@ -21,7 +21,6 @@ Layout of ``data/soc/<profile>/`` (SOC paper section 4):
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,16 +29,21 @@ import numpy as np
 import pandas as pd
 
 from ..config import SOC_REGIONS, Profile
-from ..io import atomic_path, read_json, write_json, write_parquet
+from ..io import read_json, write_json, write_parquet
 from ..paths import (CORPUS_NAME, HARMONISATION_NAME, MANIFEST_NAME, PATCH_DIR, PATCH_INFO_NAME,
                      SPLIT_NAME, TRUTH_NAME)
 from ..runtime import LOG, seed_everything, stage_log
+from ..stages import check_built_for, read_unit_manifest, staged
 from .covariates import COVARIATE_GROUPS, COVARIATE_NAMES
 from .patches import NpyPatchSource, PatchSource, SyntheticPatchSource, write_patches
 from .split import stratified_split
 from .synthetic import SOCModel, generate_soc_corpus
 
 STAGE = "soc_01_corpus"
+STAGE01_UNIT = "soc_stage01"
+STAGE01_OWNS = (CORPUS_NAME, SPLIT_NAME, TRUTH_NAME, PATCH_INFO_NAME, PATCH_DIR,
+                HARMONISATION_NAME)
+NOTEBOOK_01 = "stage 01 (notebooks/01_dataset_building_soc.ipynb)"
 
 #: SOC paper Table 3 (g/kg) and the log fit of Figure 7b
 PAPER_TABLE3 = {"n": 49044, "source_databases": 9, "years": [2013, 2022], "mean": 15.67,
@@ -140,7 +144,6 @@ def _manifest(profile_name: str, seed: int, corpus: pd.DataFrame, split: pd.Data
                         for r in SOC_REGIONS},
         "paper_table3": PAPER_TABLE3, "paper_region_sizes": PAPER_REGION_SIZES,
         "patches": patches,
-        "files": [CORPUS_NAME, SPLIT_NAME, PATCH_INFO_NAME],
     }
     if covs is not None:
         na = covs.isna()
@@ -153,13 +156,6 @@ def _manifest(profile_name: str, seed: int, corpus: pd.DataFrame, split: pd.Data
     if extra:
         m.update(extra)
     return m
-
-
-def _write_patch_info(out_dir: Path, info: dict, rec) -> None:
-    if info["kind"] != "npy" and (out_dir / PATCH_DIR).exists():
-        shutil.rmtree(out_dir / PATCH_DIR)  # stale materialised patches of an earlier build
-    write_json(info, out_dir / PATCH_INFO_NAME)
-    rec.wrote(out_dir / PATCH_INFO_NAME)
 
 
 def build_soc_corpus(profile: Profile, out_dir: str | Path, seed: int = 0,
@@ -180,34 +176,36 @@ def build_soc_corpus(profile: Profile, out_dir: str | Path, seed: int = 0,
     out_dir = Path(out_dir)
     seed_everything(seed)
     with stage_log(STAGE, out_dir) as rec:
-        t0 = time.perf_counter()
-        corpus, truth = generate_soc_corpus(n_af, n_eu, n_other, cfg.years, seed=seed)
-        LOG.info("soc corpus: %d samples generated in %.1f s", len(corpus),
-                 time.perf_counter() - t0)
-        split = region_splits(corpus, cfg.split, cfg.n_strata, seed)
-        rec.wrote(write_parquet(corpus, out_dir / CORPUS_NAME))
-        rec.wrote(write_parquet(truth, out_dir / TRUTH_NAME))
-        rec.wrote(write_parquet(split, out_dir / SPLIT_NAME))
-        info = {"kind": "procedural", "generator": "geohet_lib.soc.patches.SyntheticPatchSource",
-                "seed": seed, "patch_size": cfg.patch_size, "n": len(corpus),
-                "channels": {"s2": 11, "s1": 2, "dem": 1}}
-        if len(corpus) <= write_patches_max:
-            src = SyntheticPatchSource(corpus, truth, cfg.patch_size, seed=seed)
+        with staged(out_dir, STAGE01_UNIT, MANIFEST_NAME, owns=STAGE01_OWNS) as st:
             t0 = time.perf_counter()
-            write_patches(src, out_dir / PATCH_DIR, progress=progress)
-            LOG.info("soc patches: %d x %d px written in %.1f s", len(corpus), cfg.patch_size,
+            corpus, truth = generate_soc_corpus(n_af, n_eu, n_other, cfg.years, seed=seed)
+            LOG.info("soc corpus: %d samples generated in %.1f s", len(corpus),
                      time.perf_counter() - t0)
-            info.update(kind="npy", folder=PATCH_DIR)
-            rec.wrote(out_dir / PATCH_DIR)
-        _write_patch_info(out_dir, info, rec)
-        manifest = _manifest(profile.name, seed, corpus, split, info, "synthetic",
-                             {"generator": {"model": {k: list(v) if isinstance(v, tuple) else v
-                                                      for k, v in asdict(SOCModel()).items()},
-                                            "missing_rate": 0.015}})
-        manifest["files"] += [TRUTH_NAME] + ([PATCH_DIR] if info["kind"] == "npy" else [])
-        rec.wrote(write_json(manifest, out_dir / MANIFEST_NAME))
+            split = region_splits(corpus, cfg.split, cfg.n_strata, seed)
+            write_parquet(corpus, st.path(CORPUS_NAME))
+            write_parquet(truth, st.path(TRUTH_NAME))
+            write_parquet(split, st.path(SPLIT_NAME))
+            info = {"kind": "procedural",
+                    "generator": "geohet_lib.soc.patches.SyntheticPatchSource",
+                    "seed": seed, "patch_size": cfg.patch_size, "n": len(corpus),
+                    "channels": {"s2": 11, "s1": 2, "dem": 1}}
+            if len(corpus) <= write_patches_max:
+                src = SyntheticPatchSource(corpus, truth, cfg.patch_size, seed=seed)
+                t0 = time.perf_counter()
+                write_patches(src, st.path(PATCH_DIR), progress=progress)
+                LOG.info("soc patches: %d x %d px written in %.1f s", len(corpus),
+                         cfg.patch_size, time.perf_counter() - t0)
+                info.update(kind="npy", folder=PATCH_DIR)
+            write_json(info, st.path(PATCH_INFO_NAME))
+            st.manifest = _manifest(
+                profile.name, seed, corpus, split, info, "synthetic",
+                {"generator": {"model": {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in asdict(SOCModel()).items()},
+                               "missing_rate": 0.015}})
+        for f in st.manifest["files"] + [MANIFEST_NAME]:
+            rec.wrote(out_dir / f)
         rec.extra = {"n_samples": len(corpus), "patches": info["kind"]}
-    return manifest
+    return st.manifest
 
 
 def build_real_soc_corpus(profile: Profile, out_dir: str | Path, samples_path: str | Path,
@@ -228,58 +226,70 @@ def build_real_soc_corpus(profile: Profile, out_dir: str | Path, samples_path: s
     cfg = profile.soc
     out_dir = Path(out_dir)
     with stage_log(STAGE, out_dir) as rec:
-        df, report = harmonise_file(samples_path, layer=layer, crs=crs, **harmonise_kwargs)
-        missing = [c for c in COVARIATE_NAMES if c not in df.columns]
-        if missing:
-            raise InputDataError(f"{Path(samples_path).name}: {len(missing)} of the 63 covariates "
-                             f"are missing, e.g. {missing[:5]}. Fix: add them as columns named "
-                             "as in geohet_lib.soc.covariates.COVARIATE_NAMES.")
-        if len(df) == 0:
-            raise InputDataError(f"{Path(samples_path).name}: no sample survived harmonisation:\n"
-                             f"{report}")
-        corpus = df[list(CORPUS_META_COLUMNS)].copy()
-        corpus = pd.concat([corpus, df[list(COVARIATE_NAMES)].astype(np.float32)], axis=1)
-        split = region_splits(corpus, cfg.split, cfg.n_strata, seed)
-        rec.wrote(write_parquet(corpus, out_dir / CORPUS_NAME))
-        rec.wrote(write_parquet(split, out_dir / SPLIT_NAME))
-        if (out_dir / TRUTH_NAME).exists():  # an earlier synthetic run's, not this corpus's
-            (out_dir / TRUTH_NAME).unlink()
-            LOG.warning("%s: removed the ground truth of an earlier synthetic run (real data "
-                        "have none)", out_dir / TRUTH_NAME)
-        rep = report.to_frame()
-        with atomic_path(out_dir / HARMONISATION_NAME) as tmp:
-            rep.to_csv(tmp, index=False)
-        rec.wrote(out_dir / HARMONISATION_NAME)
-        info: dict = {"kind": "none", "n": len(corpus)}
-        if patches_dir is not None:
-            user = NpyPatchSource(patches_dir)
-            if len(user) != report.n_input:
-                raise InputDataError(f"{patches_dir}: {len(user)} patches but the sample file has "
-                                 f"{report.n_input} rows; patches must follow the file's rows")
-            write_patches(user, out_dir / PATCH_DIR, ids=df["input_row"].to_numpy())
-            info = {"kind": "npy", "folder": PATCH_DIR, "n": len(corpus),
-                    "patch_size": user.patch_size, "channels": user.channels,
-                    "copied_from": str(patches_dir)}
-            rec.wrote(out_dir / PATCH_DIR)
-        _write_patch_info(out_dir, info, rec)
-        manifest = _manifest(profile.name, seed, corpus, split, info, "real",
-                             {"inputs": {"samples": str(samples_path),
-                                         "patches": str(patches_dir) if patches_dir else None},
-                              "harmonisation": rep.to_dict(orient="records")})
-        manifest["files"] += [HARMONISATION_NAME] + ([PATCH_DIR] if info["kind"] == "npy"
-                                                       else [])
-        rec.wrote(write_json(manifest, out_dir / MANIFEST_NAME))
+        with staged(out_dir, STAGE01_UNIT, MANIFEST_NAME, owns=STAGE01_OWNS) as st:
+            df, report = harmonise_file(samples_path, layer=layer, crs=crs, **harmonise_kwargs)
+            missing = [c for c in COVARIATE_NAMES if c not in df.columns]
+            if missing:
+                raise InputDataError(
+                    f"{Path(samples_path).name}: {len(missing)} of the 63 covariates are "
+                    f"missing, e.g. {missing[:5]}. Fix: add them as columns named as in "
+                    "geohet_lib.soc.covariates.COVARIATE_NAMES.")
+            if len(df) == 0:
+                raise InputDataError(f"{Path(samples_path).name}: no sample survived "
+                                     f"harmonisation:\n{report}")
+            corpus = df[list(CORPUS_META_COLUMNS)].copy()
+            corpus = pd.concat([corpus, df[list(COVARIATE_NAMES)].astype(np.float32)], axis=1)
+            split = region_splits(corpus, cfg.split, cfg.n_strata, seed)
+            write_parquet(corpus, st.path(CORPUS_NAME))
+            write_parquet(split, st.path(SPLIT_NAME))
+            rep = report.to_frame()
+            rep.to_csv(st.path(HARMONISATION_NAME), index=False)
+            info = _copy_user_patches(patches_dir, report.n_input, df, st.path(PATCH_DIR))
+            write_json(info, st.path(PATCH_INFO_NAME))
+            st.manifest = _manifest(profile.name, seed, corpus, split, info, "real",
+                                    {"inputs": {"samples": str(samples_path),
+                                                "patches": str(patches_dir) if patches_dir
+                                                else None},
+                                     "harmonisation": rep.to_dict(orient="records")})
+        for f in st.manifest["files"] + [MANIFEST_NAME]:
+            rec.wrote(out_dir / f)
+    return st.manifest
+
+
+def _copy_user_patches(patches_dir: str | Path | None, n_input: int, df: pd.DataFrame,
+                       target: Path) -> dict:
+    """Copy the patches of the rows that survived harmonisation to ``target``; the patch
+    information of ``patches.json`` (``kind`` ``"none"`` without ``patches_dir``)."""
+    from .harmonise import InputDataError
+
+    if patches_dir is None:
+        return {"kind": "none", "n": len(df)}
+    user = NpyPatchSource(patches_dir)
+    if len(user) != n_input:
+        raise InputDataError(f"{patches_dir}: {len(user)} patches but the sample file has "
+                             f"{n_input} rows; patches must follow the file's rows")
+    write_patches(user, target, ids=df["input_row"].to_numpy())
+    return {"kind": "npy", "folder": PATCH_DIR, "n": len(df), "patch_size": user.patch_size,
+            "channels": user.channels, "copied_from": str(patches_dir)}
+
+
+def read_manifest(out_dir: str | Path, profile: str | None = None, seed: int | None = None,
+                  source: str | None = None) -> dict:
+    """The manifest stage 01 wrote, its artefacts checked
+    (:func:`geohet_lib.stages.read_unit_manifest`); given ``profile`` / ``seed`` / ``source``
+    must match it, else :class:`~geohet_lib.stages.StageMismatchError` naming notebook 01."""
+    manifest = read_unit_manifest(out_dir, MANIFEST_NAME, NOTEBOOK_01)
+    check_built_for(manifest, f"stage 01's corpus in {out_dir}", NOTEBOOK_01,
+                    profile=profile, seed=seed, source=source)
     return manifest
 
 
 def load_corpus(out_dir: str | Path, with_split: bool = True) -> pd.DataFrame:
-    """``corpus.parquet`` (with the region flags and splits of ``split.parquet`` beside)."""
+    """``corpus.parquet`` (with the region flags and splits of ``split.parquet`` beside) of
+    a complete stage 01 (:func:`read_manifest`)."""
     out_dir = Path(out_dir)
-    path = out_dir / CORPUS_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run stage 01 "
-                                "(geohet_lib.soc.stage01.build_soc_corpus) first")
-    corpus = pd.read_parquet(path)
+    read_manifest(out_dir)
+    corpus = pd.read_parquet(out_dir / CORPUS_NAME)
     if with_split:
         split = pd.read_parquet(out_dir / SPLIT_NAME)
         if not np.array_equal(split["sample_id"].to_numpy(), corpus["sample_id"].to_numpy()):
@@ -290,9 +300,10 @@ def load_corpus(out_dir: str | Path, with_split: bool = True) -> pd.DataFrame:
 
 
 def load_ground_truth(out_dir: str | Path) -> pd.DataFrame:
-    """``ground_truth.parquet`` (synthetic corpora only)."""
+    """``ground_truth.parquet`` (synthetic corpora only: stage 01 of real data removes an
+    earlier synthetic run's)."""
     path = Path(out_dir) / TRUTH_NAME
-    if not path.exists():
+    if TRUTH_NAME not in read_manifest(out_dir).get("files", [TRUTH_NAME]) or not path.exists():
         raise FileNotFoundError(f"{path} does not exist (real corpora have no ground truth)")
     return pd.read_parquet(path)
 
@@ -300,10 +311,8 @@ def load_ground_truth(out_dir: str | Path) -> pd.DataFrame:
 def open_patches(out_dir: str | Path) -> PatchSource:
     """The corpus's patches: the ``patches/`` files, or the procedural generator."""
     out_dir = Path(out_dir)
-    info_path = out_dir / PATCH_INFO_NAME
-    if not info_path.exists():
-        raise FileNotFoundError(f"{info_path} does not exist: run stage 01 first")
-    info = read_json(info_path)
+    read_manifest(out_dir)
+    info = read_json(out_dir / PATCH_INFO_NAME)
     if info["kind"] == "npy":
         return NpyPatchSource(out_dir / info.get("folder", PATCH_DIR))
     if info["kind"] == "procedural":

@@ -42,19 +42,18 @@ import numpy as np
 import pandas as pd
 
 from ..config import SOC_REGIONS, Profile, get_profile
-from ..io import read_json, write_json
-from ..paths import CORPUS_NAME, soc_graph_name, soc_graph_summary_name
+from ..paths import soc_graph_name, soc_graph_summary_name
 from ..runtime import LOG, seed_everything, stage_log
+from ..stages import check_built_for, content_key, read_unit_manifest, staged
 from .covariates import COVARIATE_NAMES, ELEVATION_COLUMN, NDVI_COLUMN
 from .graph import (RELATIONS, SOC_GRAPH_CONFIGS, SOCGraph, SOCGraphConfig, build_hetero_graph,
                     load_graph, save_graph)
 from .split import SPLIT_LABELS, CovariatePreprocessor
-from .stage01 import load_corpus, region_has_samples, select_region
+from .stage01 import load_corpus, read_manifest, region_has_samples, select_region
 
 STAGE = "soc_02_graph"
 GRAPH_COLUMNS = ("lat", "lon", "ndvi", "elevation")
-NOTEBOOK_01 = "notebooks/01_dataset_building_soc.ipynb"
-NOTEBOOK_02 = "notebooks/02_graph_construction_soc.ipynb"
+NOTEBOOK_02 = "stage 02 (notebooks/02_graph_construction_soc.ipynb)"
 
 
 def graph_path(data_dir: str | Path, region: str) -> Path:
@@ -214,9 +213,7 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
     if not regions:
         raise ValueError(f"regions is empty: choose from {', '.join(SOC_REGIONS)}")
     data_dir = Path(data_dir)
-    if not (data_dir / CORPUS_NAME).exists():
-        raise FileNotFoundError(f"no SOC stage-01 corpus in {data_dir}: run {NOTEBOOK_01} for "
-                                "this profile first (or geohet_lib.soc.stage01.build_soc_corpus)")
+    stage01 = read_manifest(data_dir, profile=prof.name, seed=seed)
     seed_everything(seed)
     corpus = load_corpus(data_dir)
     graphs: dict[str, SOCGraph] = {}
@@ -228,6 +225,7 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
         LOG.warning("SOC graphs: region(s) %s have no samples in this corpus and are skipped; "
                     "the later stages run on %s", empty, [r for r in regions if r not in empty])
         regions = tuple(r for r in regions if r not in empty)
+        _remove_graphs(data_dir, empty)
     it = regions
     if progress:
         from ..progress import progress_bar
@@ -235,45 +233,61 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
         it = progress_bar(regions, desc="SOC graphs", unit="region")
     with stage_log(STAGE, data_dir) as rec:
         for region in it:
-            t0 = time.perf_counter()
-            col = _split_column(corpus, region)
-            reg = select_region(corpus, region)
-            imputer = fit_graph_imputer(corpus, region, k=prof.soc.impute_k)
-            df = graph_frame(corpus, region, imputer=imputer)
-            graph = build_hetero_graph(df, graph_config(prof, region))
-            seconds = time.perf_counter() - t0
-            rec.wrote(save_graph(graph, graph_path(data_dir, region)))
-            summary = _summary(region, graph, reg, col, imputer, seconds,
-                               node_ids_hash(corpus, region))
-            rec.wrote(write_json(summary, summary_path(data_dir, region)))
-            LOG.info("SOC graph %s: %d nodes, %d edges (%s), %.1f s", region, graph.num_nodes,
-                     graph.num_edges, ", ".join(f"{k} {v}" for k, v in summary["edges"].items()),
-                     seconds)
-            graphs[region] = graph
+            graphs[region] = _build_region(prof, corpus, region, data_dir, seed,
+                                           content_key(stage01))
+            rec.wrote(graph_path(data_dir, region))
+            rec.wrote(summary_path(data_dir, region))
         rec.extra = {"profile": prof.name, "seed": seed,
                      "regions": {r: {"nodes": g.num_nodes, "edges": g.num_edges}
                                  for r, g in graphs.items()}}
     return graphs
 
 
+def _build_region(prof: Profile, corpus: pd.DataFrame, region: str, data_dir: Path, seed: int,
+                  upstream: str) -> SOCGraph:
+    """Build one region's graph and publish it with its summary as one unit."""
+    t0 = time.perf_counter()
+    col = _split_column(corpus, region)
+    reg = select_region(corpus, region)
+    with staged(data_dir, f"soc_graph_{region}", soc_graph_summary_name(region)) as st:
+        imputer = fit_graph_imputer(corpus, region, k=prof.soc.impute_k)
+        df = graph_frame(corpus, region, imputer=imputer)
+        graph = build_hetero_graph(df, graph_config(prof, region))
+        seconds = time.perf_counter() - t0
+        save_graph(graph, st.path(soc_graph_name(region)))
+        st.manifest = {**_summary(region, graph, reg, col, imputer, seconds,
+                                  node_ids_hash(corpus, region)),
+                       "profile": prof.name, "seed": seed, "upstream": upstream}
+    LOG.info("SOC graph %s: %d nodes, %d edges (%s), %.1f s", region, graph.num_nodes,
+             graph.num_edges, ", ".join(f"{k} {v}" for k, v in st.manifest["edges"].items()),
+             seconds)
+    return graph
+
+
+def _remove_graphs(data_dir: Path, regions) -> None:
+    """Remove the graphs of regions this corpus has no samples for (an earlier corpus's)."""
+    for r in regions:
+        for p in (graph_path(data_dir, r), summary_path(data_dir, r)):
+            if p.exists():
+                p.unlink()
+                LOG.warning("%s: removed (built from an earlier corpus that had samples in "
+                            "%r)", p, r)
+
+
 def load_soc_graph(data_dir: str | Path, region: str) -> SOCGraph:
-    """The saved graph of ``region`` (``graph_<region>.pt`` from :func:`build_soc_graphs`)."""
-    _check_region(region)
-    path = graph_path(data_dir, region)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run {NOTEBOOK_02} (stage 02, "
-                                "geohet_lib.soc.stage02.build_soc_graphs) for this profile first")
-    return load_graph(path)
+    """The saved graph of ``region`` (``graph_<region>.pt`` from :func:`build_soc_graphs`),
+    refused (naming notebook 02) when it is missing, changed, or built from another stage-01
+    corpus than the one now in ``data_dir``."""
+    summary = load_graph_summary(data_dir, region)
+    check_built_for(summary, f"{graph_path(data_dir, region)}", NOTEBOOK_02,
+                    upstream=content_key(read_manifest(data_dir)))
+    return load_graph(graph_path(data_dir, region))
 
 
 def load_graph_summary(data_dir: str | Path, region: str) -> dict:
-    """The JSON summary written beside ``graph_<region>.pt``."""
+    """The JSON summary (the unit's manifest) written beside ``graph_<region>.pt``."""
     _check_region(region)
-    path = summary_path(data_dir, region)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run {NOTEBOOK_02} for this profile "
-                                "first")
-    return read_json(path)
+    return read_unit_manifest(data_dir, soc_graph_summary_name(region), NOTEBOOK_02)
 
 
 def graph_summaries(data_dir: str | Path, regions=SOC_REGIONS) -> pd.DataFrame:

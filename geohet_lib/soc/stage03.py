@@ -93,6 +93,52 @@ def resolve_regions(regions: str | list[str] | tuple[str, ...] = "all") -> list[
     return out
 
 
+def regions_with_data(data_dir: str | Path, regions: str | list[str] | tuple[str, ...] = "all"
+                      ) -> tuple[list[str], list[str]]:
+    """The regions of ``regions`` a later stage runs on, and those it skips.
+
+    A region without samples in stage 01's corpus (an Africa-only corpus has no Europe) is
+    skipped and said; a region with samples needs its stage-02 graph (else
+    ``FileNotFoundError`` naming notebook 02); no region with samples at all is an error."""
+    from .stage01 import load_corpus, region_has_samples
+    from .stage02 import NOTEBOOK_02, graph_path
+
+    wanted = resolve_regions(regions)
+    corpus = load_corpus(data_dir, with_split=True)
+    skipped = [r for r in wanted if not region_has_samples(corpus, r)]
+    run = [r for r in wanted if r not in skipped]
+    if not run:
+        raise ValueError(f"none of the regions {wanted} has samples in {data_dir}'s corpus; "
+                         f"regions with samples: {_regions_with_samples(corpus)}")
+    if skipped:
+        LOG.warning("regions %s have no samples in %s's corpus and are skipped", skipped,
+                    data_dir)
+    missing = [r for r in run if not graph_path(data_dir, r).exists()]
+    if missing:
+        raise FileNotFoundError(f"{data_dir}: no graph for region(s) {missing}: run {NOTEBOOK_02} "
+                                "for this profile first")
+    return run, skipped
+
+
+def check_region(data_dir: str | Path, region: str) -> None:
+    """A single-region stage (04, 05 on ``region``): the region must have samples and its
+    stage-02 graph; the error names the regions that have data."""
+    from .stage01 import load_corpus, region_has_samples
+
+    resolve_regions(region)
+    corpus = load_corpus(data_dir, with_split=True)
+    if not region_has_samples(corpus, region):
+        raise ValueError(f"region {region!r} has no samples in {data_dir}'s corpus; set "
+                         f"region= one of {_regions_with_samples(corpus)}")
+    regions_with_data(data_dir, [region])
+
+
+def _regions_with_samples(corpus: pd.DataFrame) -> list[str]:
+    from .stage01 import region_has_samples
+
+    return [r for r in SOC_REGIONS if region_has_samples(corpus, r)]
+
+
 def _profile(profile: Profile | str) -> Profile:
     return get_profile(profile) if isinstance(profile, str) else profile
 
@@ -142,6 +188,7 @@ class RegionData:
     lat: np.ndarray
     lon: np.ndarray
     time: np.ndarray
+    upstream: str = ""  # content key of the graph (and so of the corpus) the region came from
 
     @property
     def n(self) -> int:
@@ -188,7 +235,8 @@ def prepare_region(data_dir: str | Path, profile: Profile | str, region: str, se
     The graph's node order is the region's corpus order; it is checked against stage 02's
     summary (hash of the sample ids) when present.
     """
-    from .stage01 import load_corpus, select_region
+    from ..stages import content_key
+    from .stage01 import load_corpus, read_manifest, select_region
     from .stage02 import graph_frame, load_graph_summary, node_ids_hash
 
     prof = _profile(profile)
@@ -207,14 +255,13 @@ def prepare_region(data_dir: str | Path, profile: Profile | str, region: str, se
     scaler = LogTargetScaler().fit(soc[train])
     if graph is None:
         graph = _load_graph(data_dir, region)
-        try:
-            summary = load_graph_summary(data_dir, region)
-        except FileNotFoundError:
-            summary = None
-        if summary is not None and summary.get("node_ids_sha256") != node_ids_hash(corpus,
-                                                                                   region):
+        summary = load_graph_summary(data_dir, region)
+        if summary.get("node_ids_sha256") != node_ids_hash(corpus, region):
             raise ValueError(f"graph_{region}.pt in {data_dir} was built for other samples: "
                              "rerun stage 02 after stage 01")
+        upstream = content_key(summary)
+    else:  # a graph of the caller's: the corpus identifies the data, the graph is theirs
+        upstream = content_key(read_manifest(data_dir)) + "+own-graph"
     if graph.num_nodes != len(reg):
         raise ValueError(f"graph of {region!r} has {graph.num_nodes} nodes, the region "
                          f"{len(reg)} samples: rerun stage 02")
@@ -224,7 +271,7 @@ def prepare_region(data_dir: str | Path, profile: Profile | str, region: str, se
                       graph_frame=gframe, covariates=X, preprocessor=pre, scaler=scaler,
                       soc=soc, y_scaled=scaler.transform(soc).astype(np.float64),
                       lat=reg["lat"].to_numpy(np.float64), lon=reg["lon"].to_numpy(np.float64),
-                      time=reg["year"].to_numpy(np.float64))
+                      time=reg["year"].to_numpy(np.float64), upstream=upstream)
 
 
 # --------------------------------------------------------------------------- image encoder

@@ -153,7 +153,8 @@ def train_members(data: RegionData, image, name: str, seeds: Sequence[int], epoc
                 {"val RMSE (g/kg)": res.val_metrics["RMSE"],
                  "best epoch": res.history.best_epoch + 1})
 
-    arrays, recs, cached = run_cached(cfg, seeds, train, RunCache(cache_dir),
+    arrays, recs, cached = run_cached(cfg, seeds, train,
+                                      RunCache(cache_dir, upstream=data.upstream or None),
                                       desc=f"{name} members")
     stack = {k: np.stack([a[k] for a in arrays]).astype(np.float64) for k in arrays[0]}
     return Members(name, [int(s) for s in seeds], stack["mean"], stack["var"],

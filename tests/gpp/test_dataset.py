@@ -79,7 +79,7 @@ def test_writer_errors_and_atomicity(tmp_path):
     with pytest.raises(ValueError, match="lacks variables"):
         gds.write_gpp_dataset(iter([years[0].drop_vars("gpp")]), tmp_path, (2019,), (2020,),
                               cells, progress=False)
-    with pytest.raises(FileNotFoundError, match="run stage 01"):
+    with pytest.raises(FileNotFoundError, match=r"run stage 01 \(notebooks/01_dataset_building.ipynb\)"):
         gds.open_gpp_dataset(tmp_path)
     with pytest.raises(ValueError, match="not in the data"):
         gds.write_gpp_dataset(iter(years[1:]), tmp_path, (2019,), (2020,), cells, progress=False)

@@ -155,17 +155,21 @@ def test_corpus_plots_write_png_and_pdf(corpus, smoke_dir, tmp_path):
 
 def test_a_region_without_samples_is_skipped_and_said(smoke_dir, tmp_path, caplog):
     """An Africa-only corpus: stage 02 builds Africa's graph and says Europe was skipped."""
+    import json
     import shutil
 
     import pandas as pd
 
     from geohet_lib.soc.stage02 import build_soc_graphs
+    from geohet_lib.stages import staged
 
-    for name in ("corpus.parquet", "split.parquet"):
-        shutil.copy(smoke_dir / name, tmp_path / name)
-    split = pd.read_parquet(tmp_path / "split.parquet")
-    split["in_europe"] = False
-    split.to_parquet(tmp_path / "split.parquet")
+    old = json.loads((smoke_dir / "manifest.json").read_text())
+    with staged(tmp_path, "soc_stage01", "manifest.json") as st:  # stage 01 of that corpus
+        shutil.copy(smoke_dir / "corpus.parquet", st.path("corpus.parquet"))
+        split = pd.read_parquet(smoke_dir / "split.parquet")
+        split["in_europe"] = False
+        split.to_parquet(st.path("split.parquet"))
+        st.manifest = {k: old[k] for k in ("study", "source", "profile", "seed")}
     with caplog.at_level("WARNING", logger="geohet"):
         graphs = build_soc_graphs("smoke", tmp_path, regions=["africa", "europe"], progress=False)
     assert list(graphs) == ["africa"] and (tmp_path / "graph_africa.pt").exists()
