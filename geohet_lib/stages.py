@@ -34,7 +34,7 @@ from .io import _json_default
 from .runtime import LOG
 
 __all__ = ["StagedWrite", "staged", "recover", "artefact_digest", "read_unit_manifest",
-           "check_built_for", "content_key", "StageMismatchError"]
+           "check_built_for", "check_trained_on", "content_key", "StageMismatchError"]
 
 _PUBLISH = ".publish-"
 _STAGING = ".staging-"
@@ -254,3 +254,20 @@ def check_built_for(manifest: Mapping[str, Any], what: str, rerun: str,
                          for k, (got, want) in bad.items())
         raise StageMismatchError(f"{what} was built for another run ({said}): rerun {rerun} "
                                  "with this run's settings")
+
+
+def check_trained_on(hparams: Mapping[str, Any], data_key: str, path: str | Path,
+                     rerun: str) -> None:
+    """Refuse a checkpoint trained on other data than ``data_key`` (its hyper-parameters'
+    ``data_key``, :class:`geohet_lib.engine.BaseTask`); one written before keys were kept is
+    accepted with a warning."""
+    got = hparams.get("data_key")
+    if got is None:
+        if str(path) not in _WARNED_LEGACY:
+            _WARNED_LEGACY.add(str(path))
+            LOG.warning("%s was trained before geohet recorded the data it was trained on; "
+                        "rerun %s to have it checked", path, rerun)
+        return
+    if got != data_key:
+        raise StageMismatchError(f"{path} was trained on other data (key {got}) than the "
+                                 f"stage-01/02 result now beside it ({data_key}): rerun {rerun}")

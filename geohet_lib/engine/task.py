@@ -101,12 +101,16 @@ class BaseTask(L.LightningModule):
     find_unused_parameters: bool = False
 
     def __init__(self, model: nn.Module, optim: OptimConfig, seed: int = 0,
-                 hparams: dict[str, Any] | None = None):
+                 hparams: dict[str, Any] | None = None, data_key: str | None = None):
         super().__init__()
         self.model = model
         self.optim = optim
         self.seed = int(seed)
-        self.save_hyperparameters({"optim": asdict(optim), "seed": self.seed, **(hparams or {})},
+        # data_key: the identity of the data trained on (geohet_lib.stages.content_key); kept
+        # in the checkpoints' hyper-parameters, so a run never resumes on other data and a
+        # later stage can refuse weights trained on another stage-01 result
+        self.save_hyperparameters({"optim": asdict(optim), "seed": self.seed, **(hparams or {}),
+                                   **({"data_key": data_key} if data_key else {})},
                                   logger=False)
         self.history = History()
         self.best_value = math.inf
@@ -266,8 +270,8 @@ class BaseTask(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         mine, theirs = _canonical(dict(self.hparams)), _canonical(checkpoint.get("hyper_parameters"))
         if mine != theirs:
-            raise ValueError("the checkpoint was written for another configuration or seed; "
-                             "delete it or give resume=False")
+            raise ValueError("the checkpoint was written for another configuration, seed or "
+                             "data; delete it or give resume=False")
         self.restore_state(checkpoint["geohet"])
 
     def restore_state(self, state: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ import torch
 
 from ..engine import BEST_NAME, load_checkpoint
 from ..paths import CHECKPOINTS_DIR
+from ..stages import check_trained_on, content_key
+from .dataset import read_manifest
 from .graph import initial_node_time_embeddings
 from .model import GeoHet, GeoHetConfig
 from .samples import SampleCache
@@ -50,6 +52,8 @@ def load_trained(data_dir: str | Path, graph, name: str = "geohet") -> TrainedGe
         raise FileNotFoundError(f"no trained GeoHet at {path}: run notebooks/03_training.ipynb "
                                 "for this profile first")
     ck = load_checkpoint(path, "cpu")
+    check_trained_on(ck["hparams"], content_key(read_manifest(data_dir)), path,
+                     "stage 03 (notebooks/03_training.ipynb)")
     cfg = GeoHetConfig(**ck["hparams"]["model_config"])
     init = initial_node_time_embeddings(graph)
     model = GeoHet(cfg, init, graph.edge_index, graph.edge_weight.float())

@@ -76,14 +76,15 @@ class GeoHetTask(BaseTask):
     find_unused_parameters = True  # e.g. node embeddings a step does not reach
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, y_scale: float,
-                 model_config: dict | None = None):
+                 model_config: dict | None = None, data_key: str | None = None):
         if cfg.loss not in LOSSES:
             raise ValueError(f"unknown loss {cfg.loss!r}: choose one of {', '.join(LOSSES)}")
         if cfg.loss != "mse" and getattr(model, "var_head", None) is None:
             raise ValueError(f"loss {cfg.loss!r} needs GeoHet's variance head "
                              "(GeoHetConfig(variance_head=True))")
         super().__init__(model, optim_config(cfg), cfg.seed,
-                         {"model_config": model_config or {}, "train_config": cfg.to_dict()})
+                         {"model_config": model_config or {}, "train_config": cfg.to_dict()},
+                         data_key=data_key)
         self.y_scale = float(y_scale)
         self.loss, self.beta = cfg.loss, cfg.beta
         if self.loss != "mse":
@@ -202,7 +203,7 @@ def fit(model: nn.Module, cache: SampleCache, train_ex: np.ndarray, val_ex: np.n
         raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {world} "
                          "processes (devices x num_nodes)")
     y_scale = float(cache.gather(train_ex[: min(len(train_ex), 20000)])[1].std()) or 1.0
-    task = GeoHetTask(model, cfg, y_scale, model_config)
+    task = GeoHetTask(model, cfg, y_scale, model_config, data_key=cache.source_key or None)
     dm = GPPDataModule(cache, train_ex, val_ex, cell_cluster, cfg.batch_size // world, cfg.seed,
                        pin_memory=torch.device(device).type == "cuda")
     hist = fit_task(task, dm, epochs=cfg.epochs, patience=cfg.patience, device=device,

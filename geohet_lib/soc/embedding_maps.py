@@ -19,7 +19,9 @@ import torch
 
 from ..engine import BEST_NAME, load_checkpoint
 from ..paths import CHECKPOINTS_DIR
+from ..stages import check_trained_on, content_key
 from .configs import SpTGNNConfig
+from .stage02 import load_graph_summary
 from .stage03 import RegionData, _image_array
 from .sptgnn import SpTGNN
 
@@ -38,6 +40,8 @@ def load_trained(data_dir: str | Path, region: str) -> SpTGNN:
         raise FileNotFoundError(f"no trained SpTGNN for {region!r} at {path}: run "
                                 "notebooks/03_training_soc.ipynb for this profile first")
     ck = load_checkpoint(path, "cpu")
+    check_trained_on(ck["hparams"], content_key(load_graph_summary(data_dir, region)), path,
+                     "stage 03 (notebooks/03_training_soc.ipynb)")
     cfg = SpTGNNConfig(**{k: tuple(v) if isinstance(v, list) else v
                           for k, v in ck["hparams"]["model_config"].items()})
     model = SpTGNN(cfg)

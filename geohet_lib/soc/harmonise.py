@@ -607,22 +607,24 @@ def assign_area(lat: np.ndarray, lon: np.ndarray, coast_deg: float = 0.5) -> np.
 # ----------------------------------------------------------------------------- pipeline
 def check_not_swapped(df: pd.DataFrame, source: str = "user", min_samples: int = 10) -> None:
     """Soil samples lie on land: raise when most fall in the sea as given but most land on
-    land with ``lat`` and ``lon`` exchanged (a Paris sample in the Indian Ocean, Kenyan ones
-    in the Mediterranean). Fewer than ``min_samples`` samples, or longitudes beyond +-90
-    (which cannot be latitudes), cannot tell and pass."""
+    land with ``lat`` and ``lon`` exchanged (a Paris sample in the Indian Ocean), or when
+    under 70 % are on land as given and at least 90 % with the two exchanged (Kenyan samples
+    scattered over the Mediterranean and its shores). Fewer than ``min_samples`` samples, or
+    longitudes beyond +-90 (which cannot be latitudes), cannot tell and pass."""
     from ..land import is_land
 
     lat, lon = df["lat"].to_numpy(float), df["lon"].to_numpy(float)
     if lat.size < min_samples or np.abs(lon).max(initial=0.0) > 90.0:
         return
     land, land_swapped = is_land(lat, lon), is_land(lon, lat)
-    if land.mean() < 0.5 and land_swapped.mean() >= 0.8:
+    given, swapped = land.mean(), land_swapped.mean()
+    if (given < 0.5 and swapped >= 0.8) or (given < 0.7 and swapped >= 0.9):
         i = int(np.flatnonzero(~land)[0])
         sid = df["sample_id"].iloc[i] if "sample_id" in df.columns else i
         raise InputDataError(
-            f"{source}: lat and lon look swapped: {100 * (1 - land.mean()):.0f}% of the samples "
+            f"{source}: lat and lon look swapped: {100 * (1 - given):.0f}% of the samples "
             f"fall in the sea as given (sample {sid!r} at lat {lat[i]:g}, lon {lon[i]:g}), "
-            f"{100 * land_swapped.mean():.0f}% on land with the two exchanged. Fix: exchange the "
+            f"{100 * swapped:.0f}% on land with the two exchanged. Fix: exchange the "
             "lat and lon columns (or their names) in the file.")
 
 

@@ -477,7 +477,8 @@ def run_region(data: RegionData, image=None, profile: Profile | str | None = Non
     t0 = time.perf_counter()
     model, hist = fit_sptgnn(model, batch, data.masks, cfg, y_fit, moran, dev, seed,
                              checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-                             loss_kind=loss_kind, devices=devices, num_nodes=num_nodes)
+                             loss_kind=loss_kind, devices=devices, num_nodes=num_nodes,
+                             data_key=data.upstream or None)
     fit_s = time.perf_counter() - t0
     mean, log_var = predict_sptgnn(model, batch, dev)
     va, te = data.index("val"), data.index("test")

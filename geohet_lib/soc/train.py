@@ -262,12 +262,14 @@ class SpTGNNTask(BaseTask):
     find_unused_parameters = True  # MoE experts a batch does not route to
 
     def __init__(self, model: SpTGNN, cfg: SpTGNNConfig, seed: int, loss_kind: str,
-                 data: Mapping[str, Tensor], y: Tensor, y_fit: Tensor, moran: Tensor):
+                 data: Mapping[str, Tensor], y: Tensor, y_fit: Tensor, moran: Tensor,
+                 data_key: str | None = None):
         super().__init__(model, OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay,
                                             schedule="plateau", plateau_factor=0.5,
                                             plateau_patience=cfg.lr_patience), seed,
                          {"model_config": cfg.to_dict(), "settings": _settings(cfg, seed,
-                                                                               loss_kind)})
+                                                                               loss_kind)},
+                         data_key=data_key)
         self.cfg, self.loss_kind = cfg, loss_kind
         self.data, self.y, self.y_fit, self.moran = dict(data), y, y_fit, moran
         self.sampler = None
@@ -382,8 +384,8 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
                device: str | torch.device = "cpu", seed: int = 0,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, loss_kind: str = "huber", *, amp: bool = True,
-               stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1
-               ) -> tuple[SpTGNN, History]:
+               stop_after_epoch: int | None = None, devices: int = 1, num_nodes: int = 1,
+               data_key: str | None = None) -> tuple[SpTGNN, History]:
     """Train ``model`` on the graph ``data`` (full batch, or mini-batches of target nodes
     with sampled neighbourhoods when ``cfg.batch_size`` is set); return it with the best
     weights and the :class:`~geohet_lib.engine.History`.
@@ -400,7 +402,8 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
     continues from ``last.ckpt``. ``stop_after_epoch`` ends the run after that (0-based)
     epoch, as an interruption would (to test resuming). ``devices`` / ``num_nodes``: DDP
     processes per machine and machines (mini-batches of ``cfg.batch_size`` seeds are split
-    evenly over them).
+    evenly over them). ``data_key``: the identity of the region's data
+    (:attr:`~geohet_lib.soc.stage03.RegionData.upstream`), kept in the checkpoints.
     """
     train, val, y = _check_inputs(masks, y_scaled, loss_kind)
     device = get_device(device) if isinstance(device, str) else device
@@ -413,7 +416,7 @@ def fit_sptgnn(model: SpTGNN, data: Mapping[str, Tensor], masks: Mapping[str, An
     # nothing outside the training nodes can reach the training loss
     y_fit = torch.where(train, y, torch.zeros_like(y))
     moran = torch.where(train, moran, torch.zeros_like(moran))
-    task = SpTGNNTask(model, cfg, seed, loss_kind, data, y, y_fit, moran)
+    task = SpTGNNTask(model, cfg, seed, loss_kind, data, y, y_fit, moran, data_key)
     dm = SOCNodeDataModule(torch.nonzero(train).reshape(-1), torch.nonzero(val).reshape(-1),
                            cfg.batch_size, seed, world)
     hist = fit_task(task, dm, epochs=cfg.epochs, patience=cfg.patience, grad_clip=cfg.grad_clip

@@ -11,7 +11,8 @@ import pytest
 
 from geohet_lib import stages
 from geohet_lib.stages import (StageMismatchError, artefact_digest, check_built_for,
-                               content_key, read_unit_manifest, recover, staged)
+                               check_trained_on, content_key, read_unit_manifest, recover,
+                               staged)
 
 UNIT, MANIFEST = "demo", "demo.json"
 
@@ -165,6 +166,15 @@ def test_check_built_for_names_what_differs_and_the_fix():
     msg = str(err.value)
     assert "seed is 0, this run asks for 1" in msg and "upstream is 'abc'" in msg
     assert "rerun notebook 02" in msg
+
+
+def test_check_trained_on(caplog):
+    check_trained_on({"data_key": "abc"}, "abc", "best.ckpt", "stage 03")
+    with pytest.raises(StageMismatchError, match=r"best.ckpt was trained on other data \(key "
+                                                 r"abc\).*\(def\): rerun stage 03"):
+        check_trained_on({"data_key": "abc"}, "def", "best.ckpt", "stage 03")
+    check_trained_on({}, "def", "old.ckpt", "stage 03")  # written before keys were kept
+    assert "old.ckpt was trained before geohet recorded" in caplog.text
 
 
 def test_recover_keeps_a_live_writers_staging_and_drops_a_dead_ones(tmp_path):

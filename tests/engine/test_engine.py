@@ -119,6 +119,12 @@ def test_resume_equals_uninterrupted_and_refuses_other_configs(tmp_path):
     with pytest.raises(ValueError, match="another configuration"):
         fit_task(other, TinyData(), epochs=5, progress=False, checkpoint_dir=tmp_path / "part",
                  resume=True)
+    on_other_data = TinyTask(nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.1), nn.Linear(8, 1)),
+                             OptimConfig(lr=1e-2), 0, {"model_config": {"width": 8}},
+                             data_key="another-stage-01")
+    with pytest.raises(ValueError, match="another configuration, seed or data"):
+        fit_task(on_other_data, TinyData(), epochs=5, progress=False,
+                 checkpoint_dir=tmp_path / "part", resume=True)
     ck = load_checkpoint(tmp_path / "full" / BEST_NAME)
     assert ck["hparams"]["model_config"] == {"width": 8}
     assert ck["history"].val_rmse == h_full.val_rmse

@@ -3,6 +3,8 @@ from stage 03's checkpoint, its condition vectors and test-year predictions."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +26,8 @@ def trained(smoke_gpp_dir, smoke_profile, tmp_path_factory):
     m = read_manifest(smoke_gpp_dir)
     split = S.temporal_split(cache, m["train_years"], m["test_years"], graph.cell_cluster.numpy())
     split = S.Split(split.train[:32], split.val[:16], split.test, split.cell_cluster, "tiny")
-    out = tmp_path_factory.mktemp("gpp07")
+    out = tmp_path_factory.mktemp("gpp07") / "data"  # checkpoints live beside their data
+    shutil.copytree(smoke_gpp_dir, out)
     model, _, y_scale, pred, _ = S.train_and_test(smoke_profile, graph, cache, split, 0, "cpu",
                                                    checkpoint_dir=out / CHECKPOINTS_DIR / "geohet",
                                                    progress=False)

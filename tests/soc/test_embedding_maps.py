@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from geohet_lib.config import get_profile
+from geohet_lib.soc.stage01 import build_soc_corpus
+from geohet_lib.soc.stage02 import build_soc_graphs
+from geohet_lib.stages import StageMismatchError
 
 from geohet_lib.paths import CHECKPOINTS_DIR
 from geohet_lib.soc import embedding_maps as em
@@ -14,10 +21,12 @@ from geohet_lib.soc.stage01 import load_ground_truth
 from geohet_lib.soc.train import graph_batch
 
 
-def test_representations_are_the_stages_forward_reads(africa, tmp_path):
+def test_representations_are_the_stages_forward_reads(africa, smoke_dir, tmp_path):
+    data = tmp_path / "data"  # checkpoints live beside the data they were trained on
+    shutil.copytree(smoke_dir, data)
     res = s3.run_region(africa, None, seed=0, epochs=2, use_image=False, progress=False,
-                        checkpoint_dir=tmp_path / CHECKPOINTS_DIR / "sptgnn_africa")
-    model = em.load_trained(tmp_path, "africa")
+                        checkpoint_dir=data / CHECKPOINTS_DIR / "sptgnn_africa")
+    model = em.load_trained(data, "africa")
     reps = em.region_representations(model, africa)
     assert set(reps) == set(em.STAGES)
     assert reps["embedding"].shape == (africa.n, model.cfg.post_mlp_out)
@@ -30,7 +39,12 @@ def test_representations_are_the_stages_forward_reads(africa, tmp_path):
     np.testing.assert_allclose(head.numpy(), out["pred"].numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["pred"].numpy(), res.pred_scaled, rtol=1e-4, atol=1e-5)
     with pytest.raises(FileNotFoundError, match="03_training_soc"):
-        em.load_trained(tmp_path, "europe")
+        em.load_trained(data, "europe")
+    # stages 01-02 rebuilt with another seed: the weights belong to the old data
+    build_soc_corpus(get_profile("smoke"), data, seed=1, progress=False)
+    build_soc_graphs("smoke", data, regions=["africa"], seed=1, progress=False)
+    with pytest.raises(StageMismatchError, match=r"trained on other data.*rerun stage 03"):
+        em.load_trained(data, "africa")
 
 
 def test_region_truth_follows_the_node_order(africa, smoke_dir):

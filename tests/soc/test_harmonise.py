@@ -325,3 +325,22 @@ def test_swapped_lat_lon_is_an_error_naming_a_sample():
     swapped = df.rename(columns={"lat": "lon", "lon": "lat"})
     with pytest.raises(InputDataError, match=r"look swapped.*fall in the sea as given \(sample 's"):
         harmonise(swapped, source="my_samples.csv")
+
+
+def test_swapped_kenyan_samples_alone_are_detected():
+    """Only Kenyan samples, swapped: about half land on Mediterranean shores (Spain, Algeria,
+    Italy), so 'most in the sea' alone misses them; all of them are on land the right way."""
+    from geohet_lib.land import is_land
+
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(-4.6, 4.6, 2000), rng.uniform(34.0, 41.9, 2000)
+    on = is_land(lat, lon)
+    lat, lon = lat[on][:200], lon[on][:200]
+    df = pd.DataFrame({"sample_id": [f"k{i}" for i in range(len(lat))], "lat": lon, "lon": lat,
+                       "date": "2018-05-01", "depth_top_cm": 0, "depth_bottom_cm": 20,
+                       "soc_value": 12.0, "soc_unit": "g/kg"})
+    assert 0.5 < is_land(df["lat"].to_numpy(), df["lon"].to_numpy()).mean() < 0.7
+    with pytest.raises(InputDataError, match=r"look swapped.*100% on land with the two exchanged"):
+        harmonise(df, source="kenya.csv")
+    right = df.rename(columns={"lat": "lon", "lon": "lat"})
+    assert len(harmonise(right)[0]) == len(df)
