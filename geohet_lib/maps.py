@@ -144,7 +144,10 @@ def save_figure(fig: Figure, stem: str, figures_dir: str | Path = "figures",
     for ext in ("png", "pdf"):
         target = figures_dir / f"{stem}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+            # no creation date in the PDF: a rerun that draws the same figure writes the same
+            # bytes, so git shows only figures whose content changed
+            meta = {"CreationDate": None} if ext == "pdf" else None
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths.append(target)
     return paths
 

@@ -320,8 +320,8 @@ class GWR:
                                      f"covariates) at every bandwidth tried ({err}); drop "
                                      "collinear covariates") from None
                 bw_min = min(2 * start, n)
-                LOG.warning("GWR: local regressions with %g neighbours are singular (%s); "
-                            "searching from %g", start, err, bw_min)
+                LOG.warning("GWR: the search from %g neighbours met singular local "
+                            "regressions (%s); searching from %g", start, err, bw_min)
         self.bw_min_used_ = bw_min
         lo = default_min if bw_min is None else bw_min
         if not self.fixed and bw <= float(lo) + 1:

@@ -74,3 +74,17 @@ def test_map_extent_pads_a_region_and_gives_none_for_the_globe():
     assert ext == [28.0, 42.0, -2.0, 12.0]
     assert map_extent([-60.0, 70.0], [-170.0, 175.0]) is None
     assert map_extent([], []) is None
+
+
+def test_a_redrawn_figure_writes_the_same_bytes(tmp_path):
+    """The PDF carries no creation date, so regenerating an unchanged figure changes no file."""
+    from geohet_lib import maps
+
+    for folder in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        maps.finish_figure(fig, "line", tmp_path / folder, caption="study · profile · seed 0")
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "a" / f"line.{ext}").read_bytes() == \
+            (tmp_path / "b" / f"line.{ext}").read_bytes()
+    assert b"CreationDate" not in (tmp_path / "a" / "line.pdf").read_bytes()

@@ -59,10 +59,12 @@ def test_a_failed_stage01_leaves_the_old_corpus_whole(synthetic, tmp_path):
     """The issue's case: 50 patches for a 64-row file fails; nothing of it is published."""
     before = digests(synthetic)
     n_old = read_manifest(synthetic)["counts"]["total"]
+    csv, pdir = real_csv(tmp_path), patches(tmp_path, 50)
+    users = {p: p.read_bytes() for p in [csv, *sorted(pdir.iterdir())]}
     with pytest.raises(InputDataError, match="50 patches but the sample file has 64 rows"):
-        build_real_soc_corpus(get_profile("smoke"), synthetic, real_csv(tmp_path),
-                              patches_dir=patches(tmp_path, 50))
+        build_real_soc_corpus(get_profile("smoke"), synthetic, csv, patches_dir=pdir)
     assert digests(synthetic) == before
+    assert {p: p.read_bytes() for p in users} == users  # the user's files only read
     assert len(load_corpus(synthetic)) == n_old and read_manifest(synthetic)["source"] == "synthetic"
     assert not [p for p in synthetic.iterdir() if p.name.startswith(".")]
 
