@@ -171,6 +171,9 @@ def recover(out_dir: str | Path) -> list[str]:
         names = [p for p in pub.iterdir() if p.suffix == ".json" and p.is_file()]
         manifest_name = next((p.name for p in names
                               if _is_unit_manifest(p, pub.name[len(_PUBLISH):])), None)
+        if manifest_name is None and not any(pub.iterdir()):
+            pub.rmdir()  # published in full; only the removal of the empty folder was cut off
+            continue
         if manifest_name is None:  # cannot happen after a commit; never guess
             raise StageMismatchError(f"{pub} holds no unit manifest; delete it and rerun "
                                      "the stage that wrote it")

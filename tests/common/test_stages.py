@@ -92,10 +92,12 @@ class Injected(BaseException):
 
 
 def _count_steps(tmp_path, monkeypatch) -> int:
+    """Renames and folder removals of one publish (each a point where a run can stop)."""
     calls = []
-    real_rename, real_replace = os.rename, os.replace
+    real_rename, real_replace, real_rmdir = os.rename, os.replace, os.rmdir
     monkeypatch.setattr(os, "rename", lambda *a: (calls.append(a), real_rename(*a))[1])
     monkeypatch.setattr(os, "replace", lambda *a: (calls.append(a), real_replace(*a))[1])
+    monkeypatch.setattr(os, "rmdir", lambda *a, **k: (calls.append(a), real_rmdir(*a, **k))[1])
     write_unit(tmp_path / "count", "old")
     calls.clear()
     write_unit(tmp_path / "count", "new", with_extra=False)
@@ -105,7 +107,7 @@ def _count_steps(tmp_path, monkeypatch) -> int:
 
 def test_an_interruption_at_every_step_gives_old_or_new_never_a_mix(tmp_path, monkeypatch):
     n_steps = _count_steps(tmp_path, monkeypatch)
-    assert n_steps >= 5  # commit, three artefacts, the manifest
+    assert n_steps >= 6  # commit, three artefacts, the manifest, removing the publish folder
     write_unit(tmp_path / "ref_old", "old")
     write_unit(tmp_path / "ref_new", "new", with_extra=False)
     old, new = state(tmp_path / "ref_old"), state(tmp_path / "ref_new")
@@ -113,17 +115,18 @@ def test_an_interruption_at_every_step_gives_old_or_new_never_a_mix(tmp_path, mo
     for k in range(n_steps + 1):
         out = tmp_path / f"run{k}"
         write_unit(out, "old")
-        real_rename, real_replace = os.rename, os.replace
+        real_rename, real_replace, real_rmdir = os.rename, os.replace, os.rmdir
         count = [0]
 
-        def step(real, *a):
+        def step(real, *a, **kw):
             if count[0] == k:
                 raise Injected(f"step {k}")
             count[0] += 1
-            return real(*a)
+            return real(*a, **kw)
 
         monkeypatch.setattr(os, "rename", lambda *a: step(real_rename, *a))
         monkeypatch.setattr(os, "replace", lambda *a: step(real_replace, *a))
+        monkeypatch.setattr(os, "rmdir", lambda *a, **kw: step(real_rmdir, *a, **kw))
         try:
             write_unit(out, "new", with_extra=False)
         except Injected:
@@ -187,6 +190,14 @@ def test_recover_keeps_a_live_writers_staging_and_drops_a_dead_ones(tmp_path):
     (tmp_path / ".trash-old").mkdir()
     assert recover(tmp_path) == []
     assert live.exists() and not dead.exists() and not (tmp_path / ".trash-old").exists()
+
+
+def test_an_emptied_publish_folder_is_a_finished_publish(tmp_path):
+    """Cut off after the manifest moved in (only the empty folder left): nothing to redo."""
+    write_unit(tmp_path, "one")
+    (tmp_path / ".publish-demo").mkdir()
+    assert recover(tmp_path) == [] and not (tmp_path / ".publish-demo").exists()
+    assert read_unit_manifest(tmp_path, MANIFEST, "notebook 01")["tag"] == "one"
 
 
 def test_a_committed_publish_without_its_manifest_is_never_guessed(tmp_path):
