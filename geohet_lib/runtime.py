@@ -129,7 +129,7 @@ def stage_log(stage: str, out_dir: str | Path) -> Iterator[StageRecord]:
     rec.seconds = time.perf_counter() - t0
     files = []
     for p in rec.written:
-        size = _size_bytes(Path(p))
+        size = size_bytes(Path(p))
         files.append({"path": p, "bytes": size})
         LOG.info("stage %s wrote %s (%.1f MB)", stage, p, size / 1e6)
     LOG.info("stage %s: done in %.1f s", stage, rec.seconds)
@@ -139,7 +139,8 @@ def stage_log(stage: str, out_dir: str | Path) -> Iterator[StageRecord]:
         fh.write(json.dumps(entry, default=str) + "\n")
 
 
-def _size_bytes(path: Path) -> int:
+def size_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (0 when it does not exist)."""
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size if path.exists() else 0

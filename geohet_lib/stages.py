@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import _json_default
-from .runtime import LOG
+from .errors import StageMismatchError
+from .io import read_json, write_json
+from .runtime import LOG, size_bytes
 
 __all__ = ["StagedWrite", "staged", "recover", "artefact_digest", "read_unit_manifest",
            "check_built_for", "check_trained_on", "content_key", "StageMismatchError"]
@@ -40,10 +41,6 @@ _PUBLISH = ".publish-"
 _STAGING = ".staging-"
 _TRASH = ".trash-"
 _WARNED_LEGACY: set[str] = set()  # legacy manifests already warned about in this process
-
-
-class StageMismatchError(ValueError):
-    """An artefact, or the stage it was built from, is not what this stage expects."""
 
 
 @dataclass
@@ -117,8 +114,7 @@ def staged(out_dir: str | Path, unit: str, manifest_name: str,
         manifest = {**st.manifest, "unit": unit, "files": names,
                     "owns": sorted(set(owns) | set(names)),
                     "artefacts": {n: artefact_digest(tmp / n) for n in names}}
-        (tmp / manifest_name).write_text(json.dumps(manifest, indent=2,
-                                                    default=_json_default) + "\n")
+        write_json(manifest, tmp / manifest_name)
         st.manifest = manifest
         os.rename(tmp, out_dir / f"{_PUBLISH}{unit}")  # the commit point
     except BaseException:
@@ -144,7 +140,7 @@ def _replace(src: Path, dst: Path) -> None:
 
 def _roll_forward(pub: Path, out_dir: Path, manifest_name: str) -> None:
     """Publish a committed unit (idempotent: an interrupted publish is resumed here)."""
-    manifest = json.loads((pub / manifest_name).read_text())
+    manifest = read_json(pub / manifest_name)
     for name in sorted(set(manifest.get("owns", [])) - set(manifest["files"])):
         stale = out_dir / name
         if stale.exists():
@@ -207,7 +203,7 @@ def _writer_alive(staging_name: str) -> bool:
 
 def _is_unit_manifest(path: Path, unit: str) -> bool:
     try:
-        return json.loads(path.read_text()).get("unit") == unit
+        return read_json(path).get("unit") == unit
     except (ValueError, OSError):
         return False
 
@@ -223,7 +219,7 @@ def read_unit_manifest(out_dir: str | Path, manifest_name: str, rerun: str) -> d
     if not path.exists():
         raise FileNotFoundError(f"no {manifest_name} in {out_dir}: run {rerun} for this "
                                 "profile first")
-    manifest = json.loads(path.read_text())
+    manifest = read_json(path)
     if "artefacts" not in manifest:
         if str(path) in _WARNED_LEGACY:
             return manifest
@@ -235,8 +231,7 @@ def read_unit_manifest(out_dir: str | Path, manifest_name: str, rerun: str) -> d
         p = out_dir / name
         if not p.exists():
             raise StageMismatchError(f"{p} is missing but {path} lists it: rerun {rerun}")
-        size = (sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir()
-                else p.stat().st_size)
+        size = size_bytes(p)
         if size != rec["bytes"]:
             raise StageMismatchError(f"{p} has {size} bytes but {path} says {rec['bytes']}: "
                                      f"it changed after the stage wrote it; rerun {rerun}")
