@@ -104,6 +104,11 @@ def region_has_samples(corpus: pd.DataFrame, region: str) -> bool:
         return False
 
 
+def regions_with_samples(corpus: pd.DataFrame, regions=SOC_REGIONS) -> list[str]:
+    """The regions of ``regions`` (in their order) that have samples in ``corpus``."""
+    return [r for r in regions if region_has_samples(corpus, r)]
+
+
 def region_splits(corpus: pd.DataFrame, fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
                   n_strata: int = 10, seed: int = 0) -> pd.DataFrame:
     """Region flags and each region's stratified split (null outside the region)."""

@@ -49,7 +49,7 @@ from .covariates import COVARIATE_NAMES, ELEVATION_COLUMN, NDVI_COLUMN
 from .graph import (RELATIONS, SOC_GRAPH_CONFIGS, SOCGraph, SOCGraphConfig, build_hetero_graph,
                     load_graph, save_graph)
 from .split import SPLIT_LABELS, CovariatePreprocessor
-from .stage01 import load_corpus, read_manifest, region_has_samples, select_region
+from .stage01 import load_corpus, read_manifest, regions_with_samples, select_region
 
 STAGE = "soc_02_graph"
 GRAPH_COLUMNS = ("lat", "lon", "ndvi", "elevation")
@@ -217,7 +217,8 @@ def build_soc_graphs(profile: Profile | str, data_dir: str | Path,
     seed_everything(seed)
     corpus = load_corpus(data_dir)
     graphs: dict[str, SOCGraph] = {}
-    empty = [r for r in regions if not region_has_samples(corpus, r)]
+    have = regions_with_samples(corpus, regions)
+    empty = [r for r in regions if r not in have]
     if empty:
         if len(empty) == len(regions):
             raise ValueError(f"none of the regions {list(regions)} has samples in {data_dir}'s "

@@ -100,16 +100,35 @@ def regions_with_data(data_dir: str | Path, regions: str | list[str] | tuple[str
     A region without samples in stage 01's corpus (an Africa-only corpus has no Europe) is
     skipped and said; a region with samples needs its stage-02 graph (else
     ``FileNotFoundError`` naming notebook 02); no region with samples at all is an error."""
-    from .stage01 import load_corpus, region_has_samples
+    from .stage01 import load_corpus
+
+    return _regions_to_run(load_corpus(data_dir), data_dir, resolve_regions(regions))
+
+
+def check_region(data_dir: str | Path, region: str) -> None:
+    """A single-region stage (04, 05 on ``region``): the region must have samples and its
+    stage-02 graph; the error names the regions that have data."""
+    from .stage01 import load_corpus, regions_with_samples
+
+    resolve_regions(region)
+    corpus = load_corpus(data_dir)
+    if not regions_with_samples(corpus, [region]):
+        raise ValueError(f"region {region!r} has no samples in {data_dir}'s corpus; set "
+                         f"region= one of {regions_with_samples(corpus)}")
+    _regions_to_run(corpus, data_dir, [region])
+
+
+def _regions_to_run(corpus: pd.DataFrame, data_dir: str | Path, wanted: list[str]
+                    ) -> tuple[list[str], list[str]]:
+    """:func:`regions_with_data` on a corpus already loaded."""
+    from .stage01 import regions_with_samples
     from .stage02 import NOTEBOOK_02, graph_path
 
-    wanted = resolve_regions(regions)
-    corpus = load_corpus(data_dir, with_split=True)
-    skipped = [r for r in wanted if not region_has_samples(corpus, r)]
-    run = [r for r in wanted if r not in skipped]
+    run = regions_with_samples(corpus, wanted)
+    skipped = [r for r in wanted if r not in run]
     if not run:
         raise ValueError(f"none of the regions {wanted} has samples in {data_dir}'s corpus; "
-                         f"regions with samples: {_regions_with_samples(corpus)}")
+                         f"regions with samples: {regions_with_samples(corpus)}")
     if skipped:
         LOG.warning("regions %s have no samples in %s's corpus and are skipped", skipped,
                     data_dir)
@@ -118,25 +137,6 @@ def regions_with_data(data_dir: str | Path, regions: str | list[str] | tuple[str
         raise FileNotFoundError(f"{data_dir}: no graph for region(s) {missing}: run {NOTEBOOK_02} "
                                 "for this profile first")
     return run, skipped
-
-
-def check_region(data_dir: str | Path, region: str) -> None:
-    """A single-region stage (04, 05 on ``region``): the region must have samples and its
-    stage-02 graph; the error names the regions that have data."""
-    from .stage01 import load_corpus, region_has_samples
-
-    resolve_regions(region)
-    corpus = load_corpus(data_dir, with_split=True)
-    if not region_has_samples(corpus, region):
-        raise ValueError(f"region {region!r} has no samples in {data_dir}'s corpus; set "
-                         f"region= one of {_regions_with_samples(corpus)}")
-    regions_with_data(data_dir, [region])
-
-
-def _regions_with_samples(corpus: pd.DataFrame) -> list[str]:
-    from .stage01 import region_has_samples
-
-    return [r for r in SOC_REGIONS if region_has_samples(corpus, r)]
 
 
 def _profile(profile: Profile | str) -> Profile:

@@ -11,7 +11,7 @@ from geohet_lib.soc import stage03 as s3
 from geohet_lib.soc.covariates import COVARIATE_NAMES
 from geohet_lib.soc.harmonise import InputDataError
 from geohet_lib.soc.stage01 import (build_real_soc_corpus, build_soc_corpus, load_corpus,
-                                    load_ground_truth, read_manifest)
+                                    load_ground_truth, read_manifest, regions_with_samples)
 from geohet_lib.soc.stage02 import build_soc_graphs, load_soc_graph
 from geohet_lib.stages import StageMismatchError, artefact_digest
 
@@ -101,6 +101,8 @@ def test_an_africa_only_corpus_runs_on_africa_and_says_so(tmp_path, caplog):
         build_soc_graphs("smoke", out, regions=["africa", "europe"], progress=False)
         run, skipped = s3.regions_with_data(out, ["africa", "europe"])
     assert run == ["africa"] and skipped == ["europe"]
+    assert regions_with_samples(load_corpus(out)) == ["africa", "global"]
+    assert regions_with_samples(load_corpus(out), ["europe", "africa"]) == ["africa"]
     assert "['europe'] have no samples" in caplog.text
     with pytest.raises(ValueError, match=r"region 'europe' has no samples.*\['africa', 'global'\]"):
         s3.check_region(out, "europe")
